@@ -1,0 +1,324 @@
+/**
+ * Typed failures of model calls and agent runs.
+ *
+ * Model errors know whether a retry can help (`retryable`); the run loop retries only those.
+ * Defects stay defects.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
+
+const CauseSchema = Schema.declare((u): u is Cause.Cause<unknown> => Cause.isCause(u), {
+  identifier: "Cause"
+})
+
+const describe = (error: unknown): string => {
+  if (error instanceof Error) return error.message
+  if (typeof error === "object" && error !== null && "message" in error) return String(error.message)
+  return typeof error === "string" ? error : JSON.stringify(error) ?? String(error)
+}
+
+/**
+ * The provider refused the request for quota reasons (HTTP 429). Retryable; `retryAfter` is
+ * the delay the server asked for, when it gave one.
+ *
+ * @since 0.1.0
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  retryAfter: Schema.optional(Schema.DurationFromSelf),
+  detail: Schema.optionalWith(Schema.String, { default: () => "" })
+}) {
+  readonly retryable = true
+  override get message() {
+    const after = this.retryAfter ? `; the server asks to retry in ${Duration.format(this.retryAfter)}` : ""
+    return `The model rate-limited the request (429)${after}.${this.detail ? ` ${this.detail}` : ""}`
+  }
+}
+
+/**
+ * The provider is unreachable or failing (HTTP 5xx, a dropped connection, a stream cut
+ * mid-way). Retryable.
+ *
+ * @since 0.1.0
+ */
+export class ModelUnavailable extends Schema.TaggedError<ModelUnavailable>()("ModelUnavailable", {
+  status: Schema.optional(Schema.Number),
+  detail: Schema.String
+}) {
+  readonly retryable = true
+  override get message() {
+    return `The model is unavailable${this.status ? ` (HTTP ${this.status})` : ""}: ${this.detail}`
+  }
+}
+
+/**
+ * The provider rejected the request as invalid (HTTP 400). Not retryable: fix the request.
+ *
+ * @since 0.1.0
+ */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  status: Schema.optional(Schema.Number),
+  detail: Schema.String
+}) {
+  readonly retryable = false
+  override get message() {
+    return `The model rejected the request as invalid${this.status ? ` (HTTP ${this.status})` : ""}: ${this.detail}`
+  }
+}
+
+/**
+ * The provider refused the credentials (HTTP 401/403). Not retryable. The key itself is never
+ * part of the message.
+ *
+ * @since 0.1.0
+ */
+export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFailed>()("AuthenticationFailed", {
+  status: Schema.optional(Schema.Number),
+  detail: Schema.String
+}) {
+  readonly retryable = false
+  override get message() {
+    return `The model refused the credentials${this.status ? ` (HTTP ${this.status})` : ""}: ${this.detail}`
+  }
+}
+
+/**
+ * The prompt or the answer was blocked by the provider's safety filters. Not retryable.
+ *
+ * @since 0.1.0
+ */
+export class ContentBlocked extends Schema.TaggedError<ContentBlocked>()("ContentBlocked", {
+  reason: Schema.String
+}) {
+  readonly retryable = false
+  override get message() {
+    return `The model blocked the content (${this.reason}).`
+  }
+}
+
+/**
+ * The provider answered with something that is not a usable response. Not retryable by
+ * default.
+ *
+ * @since 0.1.0
+ */
+export class MalformedResponse extends Schema.TaggedError<MalformedResponse>()("MalformedResponse", {
+  detail: Schema.String
+}) {
+  readonly retryable = false
+  override get message() {
+    return `The model returned a malformed response: ${this.detail}`
+  }
+}
+
+/**
+ * A model call took longer than the policy's `modelTimeout`; the call was interrupted.
+ * Retryable.
+ *
+ * @since 0.1.0
+ */
+export class ModelTimeout extends Schema.TaggedError<ModelTimeout>()("ModelTimeout", {
+  after: Schema.DurationFromSelf
+}) {
+  readonly retryable = true
+  override get message() {
+    return `The model call was interrupted after ${Duration.format(this.after)} (policy.modelTimeout).`
+  }
+}
+
+/**
+ * Every way a model call can fail.
+ *
+ * @since 0.1.0
+ */
+export type ModelError =
+  | RateLimited
+  | ModelUnavailable
+  | InvalidRequest
+  | AuthenticationFailed
+  | ContentBlocked
+  | MalformedResponse
+  | ModelTimeout
+
+/**
+ * @since 0.1.0
+ */
+export const ModelError = Schema.Union(
+  RateLimited,
+  ModelUnavailable,
+  InvalidRequest,
+  AuthenticationFailed,
+  ContentBlocked,
+  MalformedResponse,
+  ModelTimeout
+)
+
+/**
+ * @since 0.1.0
+ */
+export const isModelError = (u: unknown): u is ModelError =>
+  typeof u === "object" && u !== null && "_tag" in u && "retryable" in u &&
+  modelErrorTags.has((u as { _tag: string })._tag)
+
+const modelErrorTags = new Set([
+  "RateLimited",
+  "ModelUnavailable",
+  "InvalidRequest",
+  "AuthenticationFailed",
+  "ContentBlocked",
+  "MalformedResponse",
+  "ModelTimeout"
+])
+
+/**
+ * A tool call ran past its declared `timeout` and was interrupted. Its late result, if any,
+ * is discarded.
+ *
+ * @since 0.1.0
+ */
+export class ToolTimeout extends Schema.TaggedError<ToolTimeout>()("ToolTimeout", {
+  tool: Schema.String,
+  callId: Schema.String,
+  after: Schema.DurationFromSelf
+}) {
+  override get message() {
+    return `Tool "${this.tool}" (call ${this.callId}) timed out after ${Duration.format(this.after)} and was interrupted.`
+  }
+}
+
+/**
+ * A handler produced a value its `success` Schema does not accept.
+ *
+ * @since 0.1.0
+ */
+export class ToolResultInvalid extends Schema.TaggedError<ToolResultInvalid>()("ToolResultInvalid", {
+  tool: Schema.String,
+  callId: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `Tool "${this.tool}" (call ${this.callId}) returned a value that does not match its success schema: ${this.detail}`
+  }
+}
+
+/**
+ * A `Tool.fromPromise` or `Tool.fromSync` handler threw or rejected.
+ *
+ * @since 0.1.0
+ */
+export class ToolException extends Schema.TaggedError<ToolException>()("ToolException", {
+  tool: Schema.String,
+  error: Schema.Unknown
+}) {
+  override get message() {
+    return `Tool "${this.tool}" threw: ${describe(this.error)}`
+  }
+}
+
+/**
+ * A failed call of a tool-call group, as listed by {@link ToolCallFailed}.
+ *
+ * @since 0.1.0
+ */
+export const FailedCall = Schema.Struct({ tool: Schema.String, callId: Schema.String })
+
+/**
+ * One or more tool calls failed under the `fail-fast` policy. Every sibling was interrupted
+ * when the first failure happened; `cause` holds every real failure (the `ExceptionGroup`
+ * analogue: tool errors, `ToolTimeout`s, defects), never the interruptions of siblings.
+ *
+ * @since 0.1.0
+ */
+export class ToolCallFailed extends Schema.TaggedError<ToolCallFailed>()("ToolCallFailed", {
+  calls: Schema.Array(FailedCall),
+  cause: CauseSchema
+}) {
+  override get message() {
+    const failures = [
+      ...Array.from(Cause.failures(this.cause), describe),
+      ...Array.from(Cause.defects(this.cause), (d) => `defect: ${describe(d)}`)
+    ]
+    const calls = this.calls.map((c) => `${c.tool} (${c.callId})`).join(", ")
+    return `Tool call failed: ${calls}: ${failures.join("; ")}`
+  }
+}
+
+/**
+ * The conversation needed more model turns than `policy.maxTurns` allows.
+ *
+ * @since 0.1.0
+ */
+export class MaxTurnsExceeded extends Schema.TaggedError<MaxTurnsExceeded>()("MaxTurnsExceeded", {
+  agent: Schema.String,
+  maxTurns: Schema.Number
+}) {
+  override get message() {
+    return `Agent "${this.agent}" reached maxTurns (${this.maxTurns}) without a final answer; raise policy.maxTurns or check for a tool loop.`
+  }
+}
+
+/**
+ * The run handed off more often than `policy.maxHandoffs` allows (usually a cycle).
+ *
+ * @since 0.1.0
+ */
+export class HandoffLimitExceeded extends Schema.TaggedError<HandoffLimitExceeded>()("HandoffLimitExceeded", {
+  agent: Schema.String,
+  target: Schema.String,
+  maxHandoffs: Schema.Number
+}) {
+  override get message() {
+    return `Handoff from "${this.agent}" to "${this.target}" refused: the run reached maxHandoffs (${this.maxHandoffs}). Agents may be handing off in a cycle.`
+  }
+}
+
+/**
+ * The whole run took longer than `policy.runTimeout`; everything in flight was interrupted.
+ *
+ * @since 0.1.0
+ */
+export class RunTimeout extends Schema.TaggedError<RunTimeout>()("RunTimeout", {
+  agent: Schema.String,
+  after: Schema.DurationFromSelf
+}) {
+  override get message() {
+    return `Agent "${this.agent}" did not finish within ${Duration.format(this.after)} (policy.runTimeout); the run was interrupted.`
+  }
+}
+
+/**
+ * The run used more tokens than `policy.maxTokens` allows.
+ *
+ * @since 0.1.0
+ */
+export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("BudgetExceeded", {
+  agent: Schema.String,
+  used: Schema.Number,
+  maxTokens: Schema.Number
+}) {
+  override get message() {
+    return `Agent "${this.agent}" used ${this.used} tokens, over its budget of ${this.maxTokens} (policy.maxTokens).`
+  }
+}
+
+/**
+ * Every way a run can fail.
+ *
+ * @since 0.1.0
+ */
+export type AgentError =
+  | ModelError
+  | ToolCallFailed
+  | MaxTurnsExceeded
+  | HandoffLimitExceeded
+  | RunTimeout
+  | BudgetExceeded
+
+/**
+ * A short human-readable description of any error value.
+ *
+ * @since 0.1.0
+ */
+export const describeError: (error: unknown) => string = describe

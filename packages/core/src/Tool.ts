@@ -1,0 +1,232 @@
+/**
+ * Tools: functions the model may call, with Schema-checked arguments and results, and
+ * declarative `timeout`, `retry` and `onFailure`.
+ *
+ * Everything that can be built once per tool is built in the constructor: the JSON Schema
+ * declaration, the argument decoder and the result encoder.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as ParseResult from "effect/ParseResult"
+import { pipeArguments, type Pipeable } from "effect/Pipeable"
+import type * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { ToolException } from "./AgentError.js"
+import { parametersJsonSchema } from "./internal/jsonSchema.js"
+import type { ToolDeclaration } from "./Model.js"
+import type { ToolFailure } from "./Policy.js"
+
+/**
+ * @since 0.1.0
+ */
+export const TypeId: unique symbol = Symbol.for("@effect-agents/core/Tool")
+
+/**
+ * @since 0.1.0
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A tool. `Params` is what the handler receives after decoding; `Success` what it returns
+ * before encoding; `E` its typed failure; `R` the services it needs.
+ *
+ * @since 0.1.0
+ */
+export interface Tool<out Name extends string, in out Params, in out Success, out E = never, out R = never>
+  extends Pipeable
+{
+  readonly [TypeId]: TypeId
+  readonly name: Name
+  readonly description: string
+  readonly parameters: Schema.Schema<Params, any>
+  readonly success: Schema.Schema<Success, any>
+  readonly handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>
+  readonly timeout: Duration.Duration | undefined
+  readonly retry: Schedule.Schedule<unknown, any> | undefined
+  readonly onFailure: ToolFailure | undefined
+  /** The declaration sent to the model, built once. */
+  readonly declaration: ToolDeclaration
+  /** Decode raw model arguments (built once). */
+  readonly decodeArgs: (args: unknown) => Effect.Effect<Params, ParseResult.ParseError>
+  /** Encode a handler result for the model (built once). */
+  readonly encodeResult: (value: Success) => Effect.Effect<unknown, ParseResult.ParseError>
+}
+
+/**
+ * Any tool.
+ *
+ * @since 0.1.0
+ */
+export interface Any extends Tool<string, any, any, any, any> {}
+
+/**
+ * The services a tool (or a union of tools) needs.
+ *
+ * @since 0.1.0
+ */
+export type Requirements<T> = T extends Tool<any, any, any, any, infer R> ? R : never
+
+/**
+ * @since 0.1.0
+ */
+export type Failure<T> = T extends Tool<any, any, any, infer E, any> ? E : never
+
+/**
+ * @since 0.1.0
+ */
+export const isTool = (u: unknown): u is Any => typeof u === "object" && u !== null && TypeId in u
+
+/**
+ * Options shared by every tool constructor.
+ *
+ * @since 0.1.0
+ */
+export interface Options<Params extends Schema.Schema.AnyNoContext, Success extends Schema.Schema.AnyNoContext, E> {
+  readonly description: string
+  /** Schema of the arguments object. The declaration's JSON Schema is derived from it. */
+  readonly parameters: Params
+  /** Schema of the result; defaults to `Schema.Unknown` (sent as is). */
+  readonly success?: Success | undefined
+  /** Interrupt a call after this long; counts as the call's failure (`ToolTimeout`). Covers retries. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Retry the handler's typed failures on this schedule. */
+  readonly retry?: Schedule.Schedule<unknown, NoInfer<E>> | undefined
+  /** Override the agent's `toolFailure` policy for this tool. */
+  readonly onFailure?: ToolFailure | undefined
+}
+
+const Proto = {
+  [TypeId]: TypeId,
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+}
+
+const build = <Name extends string, Params, Success, E, R>(
+  name: Name,
+  options: Options<Schema.Schema<Params, any>, Schema.Schema<Success, any>, E>,
+  handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>
+): Tool<Name, Params, Success, E, R> => {
+  const success = (options.success ?? Schema.Unknown) as Schema.Schema<Success, any>
+  const tool = Object.create(Proto)
+  tool.name = name
+  tool.description = options.description
+  tool.parameters = options.parameters
+  tool.success = success
+  tool.handler = handler
+  tool.timeout = options.timeout !== undefined ? Duration.decode(options.timeout) : undefined
+  tool.retry = options.retry
+  tool.onFailure = options.onFailure
+  tool.declaration = {
+    name,
+    description: options.description,
+    parameters: parametersJsonSchema(options.parameters)
+  } satisfies ToolDeclaration
+  tool.decodeArgs = Schema.decodeUnknown(options.parameters)
+  tool.encodeResult = Schema.encode(success)
+  return tool
+}
+
+/**
+ * A tool whose handler is an Effect. The handler may need services and may acquire scoped
+ * resources; they are released when the call ends, whatever the outcome.
+ *
+ * @example
+ * ```ts
+ * import { Tool } from "@effect-agents/core"
+ * import { Effect, Schedule, Schema } from "effect"
+ *
+ * const add = Tool.make("add", {
+ *   description: "Add two numbers",
+ *   parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+ *   success: Schema.Number,
+ *   handler: ({ a, b }) => Effect.succeed(a + b),
+ *   timeout: "5 seconds",
+ *   retry: Schedule.recurs(2)
+ * })
+ * ```
+ * @since 0.1.0
+ */
+export const make = <
+  const Name extends string,
+  Params extends Schema.Schema.AnyNoContext,
+  Success extends Schema.Schema.AnyNoContext = typeof Schema.Unknown,
+  E = never,
+  R = never
+>(
+  name: Name,
+  options: Options<Params, Success, E> & {
+    readonly handler: (params: Schema.Schema.Type<Params>) => Effect.Effect<Schema.Schema.Type<Success>, E, R>
+  }
+): Tool<Name, Schema.Schema.Type<Params>, Schema.Schema.Type<Success>, E, Exclude<R, Scope.Scope>> =>
+  build(name, options as any, options.handler as any)
+
+/**
+ * A tool whose handler returns a Promise. The `AbortSignal` is aborted when the call is
+ * interrupted (sibling failure, timeout, run interrupted); a rejection becomes a
+ * `ToolException`. A handler that ignores the signal cannot delay the run: its call ends at
+ * once and its late result is discarded.
+ *
+ * @example
+ * ```ts
+ * import { Tool } from "@effect-agents/core"
+ * import { Schema } from "effect"
+ *
+ * const fetchPage = Tool.fromPromise("fetch_page", {
+ *   description: "Fetch a web page",
+ *   parameters: Schema.Struct({ url: Schema.String }),
+ *   handler: ({ url }, signal) => fetch(url, { signal }).then((r) => r.text())
+ * })
+ * ```
+ * @since 0.1.0
+ */
+export const fromPromise = <
+  const Name extends string,
+  Params extends Schema.Schema.AnyNoContext,
+  Success extends Schema.Schema.AnyNoContext = typeof Schema.Unknown
+>(
+  name: Name,
+  options: Options<Params, Success, ToolException> & {
+    readonly handler: (params: Schema.Schema.Type<Params>, signal: AbortSignal) => PromiseLike<Schema.Schema.Type<Success>>
+  }
+): Tool<Name, Schema.Schema.Type<Params>, Schema.Schema.Type<Success>, ToolException> =>
+  build(name, options as any, (params) =>
+    Effect.tryPromise({
+      try: (signal) => options.handler(params, signal) as Promise<any>,
+      catch: (error) => new ToolException({ tool: name, error })
+    }))
+
+/**
+ * A tool whose handler is a plain function. A thrown exception becomes a `ToolException`.
+ *
+ * @example
+ * ```ts
+ * import { Tool } from "@effect-agents/core"
+ * import { Schema } from "effect"
+ *
+ * const multiply = Tool.fromSync("multiply", {
+ *   description: "Multiply two numbers",
+ *   parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+ *   handler: ({ a, b }) => a * b
+ * })
+ * ```
+ * @since 0.1.0
+ */
+export const fromSync = <
+  const Name extends string,
+  Params extends Schema.Schema.AnyNoContext,
+  Success extends Schema.Schema.AnyNoContext = typeof Schema.Unknown
+>(
+  name: Name,
+  options: Options<Params, Success, ToolException> & {
+    readonly handler: (params: Schema.Schema.Type<Params>) => Schema.Schema.Type<Success>
+  }
+): Tool<Name, Schema.Schema.Type<Params>, Schema.Schema.Type<Success>, ToolException> =>
+  build(name, options as any, (params) =>
+    Effect.try({
+      try: () => options.handler(params),
+      catch: (error) => new ToolException({ tool: name, error })
+    }))
