@@ -1,11 +1,11 @@
 import { defineConfig } from "vitest/config"
+import SummaryReporter from "./test/support/summary-reporter.js"
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    pool: "threads",
-    sequence: { concurrent: false }
+    reporters: ["default", new SummaryReporter()]
   }
 })
