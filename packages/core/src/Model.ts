@@ -4,13 +4,22 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as RateLimiter from "effect/RateLimiter"
 import * as Schema from "effect/Schema"
-import type * as Stream from "effect/Stream"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { ModelError } from "./AgentError.js"
 import { Content, Part } from "./Content.js"
+import * as concurrency from "./internal/concurrency.js"
 
 /**
  * A function the model may call: name, description and plain JSON Schema of its arguments.
@@ -185,3 +194,173 @@ export const collectChunks = (chunks: Iterable<ModelChunk>): ModelResponse => {
   flush()
   return { parts, usage, finishReason }
 }
+
+// -----------------------------------------------------------------------------
+// limits shared across conversations
+// -----------------------------------------------------------------------------
+
+/**
+ * A compile-time check that a layer given to a `Model` transformer (`withConcurrency`,
+ * `withRateLimit`, `withHedging`) provides `Model`.
+ *
+ * @since 0.1.0
+ */
+export type ProvidesModel<ROut> = [Model] extends [ROut] ? unknown : { readonly "the layer must provide Model": never }
+
+/** Rebuild the `Model` of a layer's output with `f`; every other service of the layer is kept. */
+const transform = <ROut, E, RIn>(
+  self: Layer.Layer<ROut, E, RIn>,
+  f: (model: Model.Service) => Effect.Effect<Model.Service, never, Scope.Scope>
+): Layer.Layer<ROut, E, RIn> =>
+  Layer.flatMap(self, (context) =>
+    Layer.scopedContext(
+      Effect.map(f(Context.get(context as Context.Context<Model>, Model)), (service) => Context.add(context, Model, service))
+    )) as Layer.Layer<ROut, E, RIn>
+
+/**
+ * At most `permits` model calls at once, across every conversation served by the layer. A call
+ * that finds no free permit waits in arrival order (Effect's `Semaphore`, waiters woken first
+ * come, first served); the wait is traced as a `Model.waitForPermit` span. A streamed call holds
+ * its permit until its stream ends. The semaphore is built once per layer build, so every run
+ * provided with the layer shares it.
+ *
+ * Combined with {@link withRateLimit}, apply `withConcurrency` last (outermost): a call first
+ * takes a concurrency permit, then waits for its rate-limit token, and starts right away.
+ *
+ * @example
+ * ```ts
+ * import { Model } from "@effect-agents/core"
+ * import { ScriptedModel } from "@effect-agents/testing"
+ *
+ * const LimitedModel = ScriptedModel.layer([ScriptedModel.text("hi")]).pipe(
+ *   Model.withRateLimit({ limit: 10, interval: "1 second" }),
+ *   Model.withConcurrency(5)
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const withConcurrency: {
+  (permits: number): <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn> & ProvidesModel<ROut>) => Layer.Layer<ROut, E, RIn>
+  <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn> & ProvidesModel<ROut>, permits: number): Layer.Layer<ROut, E, RIn>
+} = dual(2, <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn>, permits: number): Layer.Layer<ROut, E, RIn> =>
+  transform(self, (model) =>
+    Effect.map(Effect.makeSemaphore(permits), (semaphore): Model.Service => {
+      const permit = (request: ModelRequest) =>
+        concurrency.permitScoped(semaphore, "Model.waitForPermit", { limit: "concurrency", permits, agent: request.agent })
+      return {
+        generate: (request) => Effect.scoped(Effect.zipRight(permit(request), model.generate(request))),
+        stream: (request) => Stream.unwrapScoped(Effect.as(permit(request), model.stream(request)))
+      }
+    })))
+
+/**
+ * Options of {@link withRateLimit}: Effect's `RateLimiter` options.
+ *
+ * @since 0.1.0
+ */
+export interface RateLimit {
+  /** Calls allowed per `interval`. */
+  readonly limit: number
+  readonly interval: Duration.DurationInput
+  /**
+   * `token-bucket` (default): a burst of `limit` calls, then one every `interval / limit`.
+   * `fixed-window`: at most `limit` calls in each window of `interval`.
+   */
+  readonly algorithm?: "token-bucket" | "fixed-window" | undefined
+}
+
+/**
+ * At most `limit` model calls started per `interval`, across every conversation served by the
+ * layer (Effect's `RateLimiter`, built once per layer build). Only the start of a call is
+ * limited; waiting for a token is traced as a `Model.waitForPermit` span.
+ *
+ * @example
+ * ```ts
+ * import { Model } from "@effect-agents/core"
+ * import { ScriptedModel } from "@effect-agents/testing"
+ *
+ * const TenPerSecond = ScriptedModel.layer([ScriptedModel.text("hi")]).pipe(
+ *   Model.withRateLimit({ limit: 10, interval: "1 second" })
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const withRateLimit: {
+  (options: RateLimit): <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn> & ProvidesModel<ROut>) => Layer.Layer<ROut, E, RIn>
+  <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn> & ProvidesModel<ROut>, options: RateLimit): Layer.Layer<ROut, E, RIn>
+} = dual(2, <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn>, options: RateLimit): Layer.Layer<ROut, E, RIn> =>
+  transform(self, (model) =>
+    Effect.map(
+      RateLimiter.make({ limit: options.limit, interval: options.interval, algorithm: options.algorithm ?? "token-bucket" }),
+      (limiter): Model.Service => {
+        const token = (request: ModelRequest) =>
+          Effect.withSpan(limiter(Effect.void), "Model.waitForPermit", {
+            attributes: { limit: "rate", perInterval: options.limit, agent: request.agent }
+          })
+        return {
+          generate: (request) => Effect.zipRight(token(request), model.generate(request)),
+          stream: (request) => Stream.unwrap(Effect.as(token(request), model.stream(request)))
+        }
+      }
+    )))
+
+/**
+ * Options of {@link withHedging}.
+ *
+ * @since 0.1.0
+ */
+export interface Hedging {
+  /** Start another copy of a call when it has not answered after this long. */
+  readonly after: Duration.DurationInput
+  /** Copies at most, the first included. Default 2. */
+  readonly attempts?: number | undefined
+}
+
+/**
+ * Hedged model calls, against tail latency: when a call has not answered after `after`, the
+ * same request is sent again (up to `attempts` copies; a copy that fails starts the next one at
+ * once). The first answer wins and the other copies are interrupted: their in-flight requests
+ * are aborted and their finalizers run. A streamed call is hedged up to its first chunk; then
+ * the winning stream is kept and the others are closed. When every copy fails, the call fails
+ * with the last copy's error (so the run's retry policy still applies).
+ *
+ * @example
+ * ```ts
+ * import { Model } from "@effect-agents/core"
+ * import { ScriptedModel } from "@effect-agents/testing"
+ *
+ * const Hedged = ScriptedModel.layer([ScriptedModel.text("hi")]).pipe(
+ *   Model.withHedging({ after: "300 millis" })
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const withHedging: {
+  (options: Hedging): <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn> & ProvidesModel<ROut>) => Layer.Layer<ROut, E, RIn>
+  <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn> & ProvidesModel<ROut>, options: Hedging): Layer.Layer<ROut, E, RIn>
+} = dual(2, <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn>, options: Hedging): Layer.Layer<ROut, E, RIn> =>
+  transform(self, (model) =>
+    Effect.succeed<Model.Service>({
+      generate: (request) => concurrency.hedge(Effect.suspend(() => model.generate(request)), options, lastCause),
+      stream: (request) =>
+        Stream.unwrapScoped(Effect.flatMap(Effect.scope, (outer) => {
+          // each copy opens its stream in a child scope of the caller's and pulls the first chunk;
+          // a losing copy's scope is closed at once, the winner's when the caller's closes
+          const copy = Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
+            Scope.extend(Stream.toPull(model.stream(request)), scope).pipe(
+              Effect.flatMap((pull) =>
+                Effect.matchEffect(pull, {
+                  onFailure: Option.match({ onNone: () => Effect.succeed({ pull, first: undefined }), onSome: Effect.fail }),
+                  onSuccess: (first) => Effect.succeed({ pull, first })
+                })
+              ),
+              Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
+            ))
+          return Effect.map(concurrency.hedge(copy, options, lastCause), ({ first, pull }) =>
+            first === undefined
+              ? Stream.empty
+              : Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull)))
+        }))
+    })))
+
+const lastCause = (causes: ReadonlyArray<Cause.Cause<ModelError>>): Cause.Cause<ModelError> => causes[causes.length - 1]

@@ -40,6 +40,11 @@ export interface Policy {
   readonly runTimeout: Duration.Duration | undefined
   /** Token budget of a whole run (`BudgetExceeded`). Default none. */
   readonly maxTokens: number | undefined
+  /**
+   * Longest tool output (in characters of its JSON text) sent back to the model; a longer one
+   * is cut, with a note saying so the model can read. Default none.
+   */
+  readonly maxToolOutputChars: number | undefined
 }
 
 /**
@@ -56,6 +61,7 @@ export interface Options {
   readonly modelRetry?: Schedule.Schedule<unknown, ModelError> | undefined
   readonly runTimeout?: Duration.DurationInput | undefined
   readonly maxTokens?: number | undefined
+  readonly maxToolOutputChars?: number | undefined
 }
 
 /**
@@ -79,7 +85,8 @@ export const defaults: Policy = {
   modelTimeout: Duration.seconds(60),
   modelRetry: defaultModelRetry,
   runTimeout: undefined,
-  maxTokens: undefined
+  maxTokens: undefined,
+  maxToolOutputChars: undefined
 }
 
 /**
@@ -101,5 +108,6 @@ export const make = (options: Options = {}, base: Policy = defaults): Policy => 
   modelTimeout: options.modelTimeout !== undefined ? Duration.decode(options.modelTimeout) : base.modelTimeout,
   modelRetry: options.modelRetry ?? base.modelRetry,
   runTimeout: options.runTimeout !== undefined ? Duration.decode(options.runTimeout) : base.runTimeout,
-  maxTokens: options.maxTokens ?? base.maxTokens
+  maxTokens: options.maxTokens ?? base.maxTokens,
+  maxToolOutputChars: options.maxToolOutputChars ?? base.maxToolOutputChars
 })

@@ -15,6 +15,7 @@ import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { ToolException } from "./AgentError.js"
+import { permitScoped } from "./internal/concurrency.js"
 import { parametersJsonSchema } from "./internal/jsonSchema.js"
 import type { ToolDeclaration } from "./Model.js"
 import type { ToolFailure } from "./Policy.js"
@@ -47,6 +48,8 @@ export interface Tool<out Name extends string, in out Params, in out Success, ou
   readonly timeout: Duration.Duration | undefined
   readonly retry: Schedule.Schedule<unknown, any> | undefined
   readonly onFailure: ToolFailure | undefined
+  /** Calls of this tool that may run at once in the whole process, or `undefined` for no limit. */
+  readonly concurrency: number | undefined
   /** The declaration sent to the model, built once. */
   readonly declaration: ToolDeclaration
   /** Decode raw model arguments (built once). */
@@ -63,11 +66,12 @@ export interface Tool<out Name extends string, in out Params, in out Success, ou
 export interface Any extends Tool<string, any, any, any, any> {}
 
 /**
- * The services a tool (or a union of tools) needs.
+ * The services a tool (or a union of tools) needs. Never `Scope`: every call runs in its own
+ * scope (inferring through a subtype of `Tool` would otherwise pick it up from the handler).
  *
  * @since 0.1.0
  */
-export type Requirements<T> = T extends Tool<any, any, any, any, infer R> ? R : never
+export type Requirements<T> = T extends Tool<any, any, any, any, infer R> ? Exclude<R, Scope.Scope> : never
 
 /**
  * @since 0.1.0
@@ -96,6 +100,13 @@ export interface Options<Params extends Schema.Schema.AnyNoContext, Success exte
   readonly retry?: Schedule.Schedule<unknown, NoInfer<E>> | undefined
   /** Override the agent's `toolFailure` policy for this tool. */
   readonly onFailure?: ToolFailure | undefined
+  /**
+   * At most this many calls of this tool run at once in the whole process, whatever the run,
+   * agent or conversation (one semaphore, built with the tool). A call waits for a slot (traced
+   * as a `Tool.waitForPermit` span; the wait counts toward `timeout`) and keeps it until its
+   * scoped resources are released; each retry attempt takes the slot again.
+   */
+  readonly concurrency?: number | undefined
 }
 
 const Proto = {
@@ -116,10 +127,11 @@ const build = <Name extends string, Params, Success, E, R>(
   tool.description = options.description
   tool.parameters = options.parameters
   tool.success = success
-  tool.handler = handler
+  tool.handler = options.concurrency === undefined ? handler : limited(name, options.concurrency, handler)
   tool.timeout = options.timeout !== undefined ? Duration.decode(options.timeout) : undefined
   tool.retry = options.retry
   tool.onFailure = options.onFailure
+  tool.concurrency = options.concurrency
   tool.declaration = {
     name,
     description: options.description,
@@ -128,6 +140,17 @@ const build = <Name extends string, Params, Success, E, R>(
   tool.decodeArgs = Schema.decodeUnknown(options.parameters)
   tool.encodeResult = Schema.encode(success)
   return tool
+}
+
+/** The handler behind one process-wide semaphore of `permits`, taken in the call's scope. */
+const limited = <Params, Success, E, R>(
+  name: string,
+  permits: number,
+  handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>
+): (params: Params) => Effect.Effect<Success, E, R | Scope.Scope> => {
+  const semaphore = Effect.unsafeMakeSemaphore(permits)
+  const permit = permitScoped(semaphore, "Tool.waitForPermit", { tool: name, permits })
+  return (params) => Effect.zipRight(permit, handler(params))
 }
 
 /**
@@ -145,7 +168,8 @@ const build = <Name extends string, Params, Success, E, R>(
  *   success: Schema.Number,
  *   handler: ({ a, b }) => Effect.succeed(a + b),
  *   timeout: "5 seconds",
- *   retry: Schedule.recurs(2)
+ *   retry: Schedule.recurs(2),
+ *   concurrency: 4 // at most 4 calls at once in the whole process
  * })
  * ```
  * @since 0.1.0

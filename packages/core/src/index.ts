@@ -34,3 +34,11 @@ export * as Tool from "./Tool.js"
  * @since 0.1.0
  */
 export * as Toolkit from "./Toolkit.js"
+/**
+ * @since 0.1.0
+ */
+export * as Orchestrate from "./Orchestrate.js"
+/**
+ * @since 0.1.0
+ */
+export * as Background from "./Background.js"

@@ -31,6 +31,21 @@ import * as Handoff from "../Handoff.js"
 import { collectChunks, Model, type ModelChunk, type ModelRequest, type ModelResponse, type ToolDeclaration } from "../Model.js"
 import type * as Policy from "../Policy.js"
 import type * as Tool from "../Tool.js"
+import { timeoutFail } from "./timeout.js"
+
+/**
+ * Build an event without running its Schema class constructor: the fields are ours and already
+ * valid, and this is the hot path. The result is an ordinary instance of the event class.
+ */
+const event = <C extends { readonly prototype: object; readonly _tag: string; new(props: any, options?: any): any }>(
+  Class: C,
+  props: ConstructorParameters<C>[0]
+): InstanceType<C> => {
+  const instance = Object.create(Class.prototype)
+  Object.assign(instance, props)
+  instance._tag = Class._tag
+  return instance
+}
 
 /** Where a run publishes its events. `run` collects them in an array, `stream` offers them to a mailbox. */
 interface Sink {
@@ -131,7 +146,7 @@ const execute = <R>(
         }
         const { history, prompt } = normalize(input)
         const base = (turn: number) => ({ runId: state.runId, agent: path, turn, timestamp: clock.unsafeCurrentTimeMillis() })
-        sink.emit(new Event.RunStarted({ ...base(0), input: prompt }, true))
+        sink.emit(event(Event.RunStarted, { ...base(0), input: prompt }))
         let program = segment(state, agent, path, history)
         const runTimeout = agent.policy.runTimeout
         if (runTimeout !== undefined) {
@@ -147,7 +162,7 @@ const execute = <R>(
               outputTokens: state.outputTokens,
               totalTokens: state.totalTokens
             }
-            sink.emit(new Event.RunCompleted({ ...base(state.turns), text: answer.text, usage, history }, true))
+            sink.emit(event(Event.RunCompleted, { ...base(state.turns), text: answer.text, usage, history }))
             return {
               runId: state.runId,
               agent: answer.path,
@@ -164,15 +179,15 @@ const execute = <R>(
               const failure = Cause.failureOption(cause)
               const error = failure._tag === "Some" ? failure.value : Cause.squash(cause)
               sink.emit(
-                new Event.RunFailed({
+                event(Event.RunFailed, {
                   ...base(state.turns),
                   error: failure._tag === "Some" ? failure.value._tag : "Defect",
                   message: describeError(error)
-                }, true)
+                })
               )
             })
           ),
-          Effect.withSpan("Agent.run", { attributes: { agent: path, runId: state.runId } })
+          Effect.withSpan("Agent.run", { attributes: { agent: path, runId: state.runId }, captureStackTrace: false })
         )
       })
     )
@@ -205,6 +220,31 @@ export const runNested = <R>(agent: Agent.Agent<R>, prompt: string): Effect.Effe
       ? Effect.map(run(agent, prompt), (result) => result.text)
       : Effect.map(execute(agent, prompt, parent.sink, `${parent.path}/${agent.name}`, []), (result) => result.text))
 
+/**
+ * `Orchestrate.*`: a run whose events carry the root path `path`. With `emit`, model calls
+ * stream and each event is also handed to `emit` as it happens (several runs can share one
+ * mailbox). The events are collected in `RunResult.events` either way.
+ */
+export const runAt = <R>(
+  agent: Agent.Agent<R>,
+  input: Agent.Input,
+  path: string,
+  emit?: (event: Event.AgentEvent) => void
+): Effect.Effect<Agent.RunResult, AgentError, Model | R> =>
+  Effect.suspend(() => {
+    const events: Array<Event.AgentEvent> = []
+    const sink: Sink = emit === undefined
+      ? { emit: (event) => events.push(event), streaming: false }
+      : {
+        emit: (event) => {
+          events.push(event)
+          emit(event)
+        },
+        streaming: true
+      }
+    return execute(agent, input, sink, path, events)
+  })
+
 // -----------------------------------------------------------------------------
 // turns
 // -----------------------------------------------------------------------------
@@ -230,13 +270,13 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
     const calls = functionCallsOf(response.parts)
     const text = textOf(response.parts)
     emit(
-      new Event.ModelResponded({
+      event(Event.ModelResponded, {
         ...base(),
         text,
         functionCalls: calls.map((call) => call.name),
         usage: response.usage,
         finishReason: response.finishReason
-      }, true)
+      })
     )
     if (response.parts.length === 0) {
       return Effect.fail(new MalformedResponse({ detail: `the model returned no parts (finish reason: ${response.finishReason})` }))
@@ -256,7 +296,7 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
     if (turn >= policy.maxTurns) return Effect.fail(new MaxTurnsExceeded({ agent: path, maxTurns: policy.maxTurns }))
     turn++
     state.turns++
-    emit(new Event.TurnStarted(base(), true))
+    emit(event(Event.TurnStarted, base()))
     const request: ModelRequest = { agent: path, system, contents: history.slice(), tools: compiled.declarations }
     return Effect.flatMap(callModel(state, policy, path, turn, request), onResponse)
   })
@@ -278,10 +318,10 @@ const handoff = (
   }
   const targetPath = `${path}/${target.name}`
   const base = () => ({ runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis() })
-  state.sink.emit(new Event.HandoffStarted({ ...base(), callId: transfer.call.id, target: targetPath }, true))
+  state.sink.emit(event(Event.HandoffStarted, { ...base(), callId: transfer.call.id, target: targetPath }))
   return Effect.tap(
     segment(state, target, targetPath, history),
-    () => state.sink.emit(new Event.HandoffCompleted({ ...base(), target: targetPath }, true))
+    () => state.sink.emit(event(Event.HandoffCompleted, { ...base(), target: targetPath }))
   )
 }
 
@@ -298,13 +338,10 @@ const callModel = (
 ): Effect.Effect<ModelResponse, ModelError> => {
   const attempt = (n: number): Effect.Effect<ModelResponse, ModelError> => {
     state.sink.emit(
-      new Event.ModelRequested({ runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis(), attempt: n }, true)
+      event(Event.ModelRequested, { runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis(), attempt: n })
     )
     const call = state.sink.streaming ? streamCall(state, path, turn, request) : state.model.generate(request)
-    return Effect.timeoutFail(call, {
-      duration: policy.modelTimeout,
-      onTimeout: () => new ModelTimeout({ after: policy.modelTimeout })
-    })
+    return timeoutFail(call, policy.modelTimeout, () => new ModelTimeout({ after: policy.modelTimeout }))
   }
   return Effect.catchAll(
     Effect.suspend(() => attempt(1)),
@@ -332,9 +369,9 @@ const retry = (
       scheduleState = next
       const delay = error._tag === "RateLimited" && error.retryAfter !== undefined
         ? Duration.toMillis(error.retryAfter)
-        : Math.max(0, Intervals.start(decision.intervals) - now)
+        : Math.max(0, Math.round(Intervals.start(decision.intervals) - now))
       state.sink.emit(
-        new Event.RetryScheduled({
+        event(Event.RetryScheduled, {
           runId: state.runId,
           agent: path,
           turn,
@@ -343,7 +380,7 @@ const retry = (
           delayMillis: delay,
           error: error._tag,
           message: error.message
-        }, true)
+        })
       )
       yield* Effect.sleep(Duration.millis(delay))
       const exit = yield* Effect.exit(attempt(n))
@@ -365,7 +402,7 @@ const streamCall = (state: RunState, path: string, turn: number, request: ModelR
           for (const part of chunk.parts) {
             if (part._tag === "Text" && part.text.length > 0) {
               state.sink.emit(
-                new Event.TextDelta({ runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis(), text: part.text }, true)
+                event(Event.TextDelta, { runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis(), text: part.text })
               )
             }
           }
@@ -403,6 +440,19 @@ const errorResponse = (call: FunctionCallPart, message: string): FunctionRespons
   output: message,
   isError: true
 })
+
+/** Cut a tool output longer than `policy.maxToolOutputChars` (measured on its JSON text), with a note the model can read. */
+const capOutput = (output: unknown, max: number | undefined): unknown => {
+  if (max === undefined) return output
+  let text: string | undefined
+  try {
+    text = typeof output === "string" ? output : JSON.stringify(output)
+  } catch {
+    return output
+  }
+  if (text === undefined || text.length <= max) return output
+  return `${text.slice(0, max)}\n[truncated: the tool returned ${text.length} characters; only the first ${max} are shown (policy.maxToolOutputChars)]`
+}
 
 const transferResponse = (call: FunctionCallPart, target: Agent.Any): FunctionResponsePart => ({
   _tag: "FunctionResponse",
@@ -470,11 +520,11 @@ const runCall = (
       callId: call.id,
       tool: call.name
     })
-    emit(new Event.ToolCallStarted({ ...base(), args: call.args }, true))
+    emit(event(Event.ToolCallStarted, { ...base(), args: call.args }))
     const tool = ctx.compiled.tools.get(call.name)
     if (tool === undefined) {
       const message = `Unknown tool "${call.name}". Available tools: ${ctx.compiled.available}.`
-      emit(new Event.ToolCallFailed({ ...base(), kind: "unknown-tool", error: message, reported: true }, true))
+      emit(event(Event.ToolCallFailed, { ...base(), kind: "unknown-tool", error: message, reported: true }))
       return Effect.succeed(errorResponse(call, message))
     }
     const failFast = (tool.onFailure ?? ctx.policy.toolFailure) === "fail-fast"
@@ -487,18 +537,18 @@ const runCall = (
       Effect.matchEffect({
         onFailure: (error) => {
           const message = `Invalid arguments for tool "${call.name}": ${ParseResult.TreeFormatter.formatErrorSync(error)}`
-          close(new Event.ToolCallFailed({ ...base(), kind: "invalid-arguments", error: message, reported: true }, true))
+          close(event(Event.ToolCallFailed, { ...base(), kind: "invalid-arguments", error: message, reported: true }))
           return Effect.succeed(errorResponse(call, message))
         },
         onSuccess: (params) =>
           Effect.flatMap(Effect.exit(executeTool(tool, params, call.id)), (exit) => {
             if (Exit.isSuccess(exit)) {
-              close(new Event.ToolCallSucceeded({ ...base(), output: exit.value }, true))
+              close(event(Event.ToolCallSucceeded, { ...base(), output: exit.value }))
               return Effect.succeed<FunctionResponsePart>({
                 _tag: "FunctionResponse",
                 id: call.id,
                 name: call.name,
-                output: exit.value,
+                output: capOutput(exit.value, ctx.policy.maxToolOutputChars),
                 isError: false
               })
             }
@@ -506,7 +556,7 @@ const runCall = (
             let message: string
             if (failure._tag === "Some" && failure.value instanceof ToolTimeout) {
               message = failure.value.message
-              close(new Event.ToolCallInterrupted({ ...base(), reason: "timeout" }, true))
+              close(event(Event.ToolCallInterrupted, { ...base(), reason: "timeout" }))
             } else {
               const kind = failure._tag === "Some"
                 ? failure.value instanceof ToolResultInvalid ? "invalid-result" : "failure"
@@ -518,7 +568,7 @@ const runCall = (
                 : failure._tag === "Some"
                 ? describeError(failure.value as unknown)
                 : `Tool "${call.name}" was interrupted`
-              close(new Event.ToolCallFailed({ ...base(), kind, error: message, reported: !failFast }, true))
+              close(event(Event.ToolCallFailed, { ...base(), kind, error: message, reported: !failFast }))
             }
             if (failFast) {
               group.failed = true
@@ -529,7 +579,7 @@ const runCall = (
       }),
       Effect.onInterrupt(() =>
         Effect.sync(() => {
-          if (open) close(new Event.ToolCallInterrupted({ ...base(), reason: group.failed ? "sibling-failed" : "run-interrupted" }, true))
+          if (open) close(event(Event.ToolCallInterrupted, { ...base(), reason: group.failed ? "sibling-failed" : "run-interrupted" }))
         })
       )
     )
@@ -541,10 +591,7 @@ const executeTool = (tool: Tool.Any, params: unknown, callId: string): Effect.Ef
   if (tool.retry !== undefined) effect = Effect.retry(effect, tool.retry)
   const timeout = tool.timeout
   if (timeout !== undefined) {
-    effect = Effect.timeoutFail(effect, {
-      duration: timeout,
-      onTimeout: () => new ToolTimeout({ tool: tool.name, callId, after: timeout })
-    })
+    effect = timeoutFail(effect, timeout, () => new ToolTimeout({ tool: tool.name, callId, after: timeout }))
   }
   return Effect.flatMap(effect, (value) =>
     Effect.mapError(

@@ -1,0 +1,218 @@
+/**
+ * Bad input gets a clear answer, never a crash: each case asserts the exact typed error of the
+ * run, or the exact message the model reads on its next turn.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Agent, AgentError, type Content, Handoff, type Policy, Tool } from "@effect-agents/core"
+import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
+import { Cause, Effect, Exit, Option, Schema } from "effect"
+
+const add = Tool.make("add", {
+  description: "Add two numbers",
+  parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+  success: Schema.Number,
+  handler: ({ a, b }) => Effect.succeed(a + b)
+})
+
+/** A handler whose result does not match its success Schema. */
+const broken = Tool.make("broken", {
+  description: "Claims to return a number",
+  parameters: Schema.Struct({}),
+  success: Schema.Number,
+  handler: () => Effect.succeed("forty-two" as unknown as number)
+})
+
+const dump = (length: number) =>
+  Tool.fromSync("dump", {
+    description: "Return a large document",
+    parameters: Schema.Struct({}),
+    handler: () => "x".repeat(length)
+  })
+
+const rows = Tool.fromSync("rows", {
+  description: "Return many rows",
+  parameters: Schema.Struct({}),
+  handler: () => Array.from({ length: 100 }, (_, id) => ({ id }))
+})
+
+const stats = Agent.make({ name: "stats", instructions: "Answer statistics questions." })
+
+const math = (tools: ReadonlyArray<Tool.Any>, policy?: Policy.Options) =>
+  Agent.make({ name: "math", instructions: "Use the tools.", tools, handoffs: [Handoff.to(stats)], policy })
+
+/** Run `agent` on a script: the run's exit (leak-checked) and the model's requests. */
+const runScripted = (agent: Agent.Any, script: ScriptedModel.Script) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(LeakCheck.check(Agent.run(agent, "go")))
+    const requests = yield* Effect.flatMap(ScriptedModel.ScriptedModel, (model) => model.requests)
+    return { exit, requests }
+  }).pipe(Effect.provide(ScriptedModel.layer(script)))
+
+/** The function response the model reads on its next turn for `callId`. */
+const responseTo = (contents: ReadonlyArray<Content.Content>, callId: string) => {
+  for (const content of contents) {
+    for (const part of content.parts) {
+      if (part._tag === "FunctionResponse" && part.id === callId) return { output: part.output, isError: part.isError }
+    }
+  }
+  return undefined
+}
+
+/** The model calls `name` with `args`, then answers "ok": what did it read on its second turn? */
+const modelReads = (agent: Agent.Any, name: string, args: unknown) =>
+  Effect.map(
+    runScripted(agent, [ScriptedModel.callTools([{ name, args }]), ScriptedModel.text("ok")]),
+    ({ exit, requests }) => {
+      assert.isTrue(Exit.isSuccess(exit), `the run failed: ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""}`)
+      assert.strictEqual(requests.length, 2)
+      return responseTo(requests[1].contents, "call_1_0")
+    }
+  )
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert.isTrue(Exit.isFailure(exit), "the run succeeded")
+  const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+  assert.isTrue(Option.isSome(failure), "the run did not fail with a typed error")
+  return Option.getOrThrow(failure)
+}
+
+describe("bad input", () => {
+  it.effect("arguments failing the tool's Schema reach the model as an exact error message", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([add]), "add", { a: "two", b: 3 })
+      assert.deepStrictEqual(reads, {
+        output: `Invalid arguments for tool "add": { readonly a: number; readonly b: number }\n` +
+          `└─ ["a"]\n   └─ Expected number, actual "two"`,
+        isError: true
+      })
+    }))
+
+  it.effect("function-call arguments that are a string instead of an object reach the model as an exact error message", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([add]), "add", "2,3")
+      assert.deepStrictEqual(reads, {
+        output: `Invalid arguments for tool "add": Expected { readonly a: number; readonly b: number }, actual "2,3"`,
+        isError: true
+      })
+    }))
+
+  it.effect("function-call arguments that are an array instead of an object reach the model as an exact error message", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([add]), "add", [2, 3])
+      assert.deepStrictEqual(reads, {
+        output: `Invalid arguments for tool "add": Expected { readonly a: number; readonly b: number }, actual [2,3]`,
+        isError: true
+      })
+    }))
+
+  it.effect("an unknown tool reaches the model as an error naming the available tools", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([add]), "divide", { a: 1, b: 2 })
+      assert.deepStrictEqual(reads, {
+        output: `Unknown tool "divide". Available tools: add, transfer_to_stats.`,
+        isError: true
+      })
+    }))
+
+  it.effect("a handoff to an undeclared agent is refused like an unknown tool and hands nothing off", () =>
+    Effect.gen(function*() {
+      const { exit, requests } = yield* runScripted(math([add]), [
+        ScriptedModel.callTools([{ name: "transfer_to_geography" }]),
+        ScriptedModel.text("ok")
+      ])
+      assert.isTrue(Exit.isSuccess(exit))
+      if (Exit.isSuccess(exit)) {
+        assert.strictEqual(exit.value.agent, "math")
+        assert.isFalse(exit.value.events.some((e) => e._tag === "HandoffStarted"))
+      }
+      assert.deepStrictEqual(requests.map((r) => r.agent), ["math", "math"])
+      assert.deepStrictEqual(responseTo(requests[1].contents, "call_1_0"), {
+        output: `Unknown tool "transfer_to_geography". Available tools: add, transfer_to_stats.`,
+        isError: true
+      })
+    }))
+
+  it.effect("a handler result failing its success Schema reaches the model as an exact error under report", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([broken], { toolFailure: "report" }), "broken", {})
+      assert.deepStrictEqual(reads, {
+        output: `Tool "broken" (call call_1_0) returned a value that does not match its success schema: ` +
+          `Expected number, actual "forty-two"`,
+        isError: true
+      })
+    }))
+
+  it.effect("a handler result failing its success Schema fails the run with ToolCallFailed(ToolResultInvalid) under fail-fast", () =>
+    Effect.gen(function*() {
+      const { exit } = yield* runScripted(math([broken]), [ScriptedModel.callTools([{ name: "broken" }])])
+      const error = failureOf(exit)
+      assert.instanceOf(error, AgentError.ToolCallFailed)
+      if (error instanceof AgentError.ToolCallFailed) {
+        assert.deepStrictEqual(error.calls, [{ tool: "broken", callId: "call_1_0" }])
+        const inner = Cause.squash(error.cause)
+        assert.instanceOf(inner, AgentError.ToolResultInvalid)
+        assert.strictEqual(
+          (inner as AgentError.ToolResultInvalid).message,
+          `Tool "broken" (call call_1_0) returned a value that does not match its success schema: Expected number, actual "forty-two"`
+        )
+      }
+    }))
+
+  it.effect("an oversized text output is cut at policy.maxToolOutputChars with a note the model can read", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([dump(10_000)], { maxToolOutputChars: 100 }), "dump", {})
+      assert.deepStrictEqual(reads, {
+        output: `${"x".repeat(100)}\n[truncated: the tool returned 10000 characters; only the first 100 are shown (policy.maxToolOutputChars)]`,
+        isError: false
+      })
+    }))
+
+  it.effect("an oversized structured output is cut on its JSON text", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([rows], { maxToolOutputChars: 20 }), "rows", {})
+      const json = JSON.stringify(Array.from({ length: 100 }, (_, id) => ({ id })))
+      assert.deepStrictEqual(reads, {
+        output: `${json.slice(0, 20)}\n[truncated: the tool returned ${json.length} characters; only the first 20 are shown (policy.maxToolOutputChars)]`,
+        isError: false
+      })
+    }))
+
+  it.effect("an output within policy.maxToolOutputChars reaches the model unchanged", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([dump(100)], { maxToolOutputChars: 100 }), "dump", {})
+      assert.deepStrictEqual(reads, { output: "x".repeat(100), isError: false })
+    }))
+
+  it.effect("without policy.maxToolOutputChars a large output reaches the model whole", () =>
+    Effect.gen(function*() {
+      const reads = yield* modelReads(math([dump(100_000)]), "dump", {})
+      assert.deepStrictEqual(reads, { output: "x".repeat(100_000), isError: false })
+    }))
+
+  it.effect("a model response with no parts fails the run with MalformedResponse", () =>
+    Effect.gen(function*() {
+      const { exit } = yield* runScripted(math([add]), [{ finishReason: "stop" }])
+      const error = failureOf(exit)
+      assert.instanceOf(error, AgentError.MalformedResponse)
+      assert.strictEqual(
+        (error as AgentError.MalformedResponse).message,
+        "The model returned a malformed response: the model returned no parts (finish reason: stop)"
+      )
+    }))
+
+  it.effect("two handoffs in one response: the second is refused with an exact message", () =>
+    Effect.gen(function*() {
+      const geo = Agent.make({ name: "geo", instructions: "Answer geography questions." })
+      const triage = Agent.make({ name: "triage", instructions: "Route.", handoffs: [Handoff.to(stats), Handoff.to(geo)] })
+      const { exit, requests } = yield* runScripted(triage, [
+        ScriptedModel.callTools([{ name: "transfer_to_stats" }, { name: "transfer_to_geo" }]),
+        ScriptedModel.text("stats here")
+      ])
+      assert.isTrue(Exit.isSuccess(exit))
+      if (Exit.isSuccess(exit)) assert.strictEqual(exit.value.agent, "triage/stats")
+      assert.deepStrictEqual(responseTo(requests[1].contents, "call_1_1"), {
+        output: `Only one handoff per turn: the conversation is already being transferred to "stats".`,
+        isError: true
+      })
+    }))
+})
