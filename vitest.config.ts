@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
+    maxConcurrency: 2,
     hookTimeout: 60_000,
     reporters: ["default", new SummaryReporter()]
   }

@@ -6,8 +6,9 @@
  * - (b) the model calls eight tools at once (run in parallel), then answers.
  *
  * Variants:
- * - `Effect.runPromise` per run: a fresh fiber and runtime entry for each conversation;
- * - N runs in one Effect program: how a server uses it (one long-lived runtime);
+ * - one `runPromise` per run, on a `ManagedRuntime` holding the model: a root fiber per
+ *   conversation, as in a server that enters Effect once per request;
+ * - N runs in one Effect program, the model provided once: a server written in Effect;
  * - a hand-written `async` loop: same tool functions, same model responses, same history
  *   building, hand-written argument and result checks, `Promise.all` for the calls, and no
  *   events, spans, timeouts, retries or interruption.
@@ -22,7 +23,7 @@
  */
 import { Agent, type Content, Model, Tool } from "@effect-agents/core"
 import { ScriptedModel } from "@effect-agents/testing"
-import { Effect, Schema } from "effect"
+import { Effect, ManagedRuntime, Schema } from "effect"
 import os from "node:os"
 import { parseArgs } from "node:util"
 
@@ -98,26 +99,26 @@ const scriptedModel = (scenario: Scenario) =>
     isFirstTurn(request.contents) ? ScriptedModel.callTools(scenario.calls) : ScriptedModel.text(answer)
   ))
 
-const effectRun = (model: Model.Model.Service) =>
-  Agent.run(agent, "What are the numbers?").pipe(Effect.provideService(Model.Model, model))
+const conversation = Agent.run(agent, "What are the numbers?")
 
 const check = (text: string) => {
   if (text !== answer) throw new Error(`unexpected answer ${JSON.stringify(text)}`)
 }
 
+/** One `runPromise` per conversation, on a runtime that holds the model (as a server would build once). */
 const runPromisePerRun = async (scenario: Scenario, runs: number) => {
-  const model = scriptedModel(scenario)
-  const program = effectRun(model)
-  for (let i = 0; i < runs; i++) check((await Effect.runPromise(program)).text)
+  const runtime = ManagedRuntime.make(Model.layer(scriptedModel(scenario)))
+  for (let i = 0; i < runs; i++) check((await runtime.runPromise(conversation)).text)
+  await runtime.dispose()
 }
 
-const runInOneProgram = (scenario: Scenario, runs: number) => {
-  const model = scriptedModel(scenario)
-  const program = effectRun(model)
-  return Effect.runPromise(Effect.gen(function*() {
-    for (let i = 0; i < runs; i++) check((yield* program).text)
-  }))
-}
+/** Every conversation inside one Effect program, the model provided once. */
+const runInOneProgram = (scenario: Scenario, runs: number) =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      for (let i = 0; i < runs; i++) check((yield* conversation).text)
+    }).pipe(Effect.provideService(Model.Model, scriptedModel(scenario)))
+  )
 
 // -----------------------------------------------------------------------------
 // the hand-written Promise loop
@@ -200,7 +201,7 @@ interface Variant {
 }
 
 const variants: ReadonlyArray<Variant> = [
-  { key: "runPromise", label: "Effect.runPromise per run", run: runPromisePerRun },
+  { key: "runPromise", label: "runtime.runPromise per run", run: runPromisePerRun },
   { key: "program", label: "N runs in one Effect program", run: runInOneProgram },
   { key: "promise", label: "hand-written Promise loop", run: promiseLoop }
 ]

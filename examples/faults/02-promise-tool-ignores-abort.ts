@@ -43,7 +43,7 @@ const describeEvent = (event: AgentEvent.AgentEvent): string => {
   }
 }
 
-const witness = { aborts: 0, lateValue: undefined as string | undefined }
+const witness = { aborts: 0, lateValue: undefined as string | undefined, lateAt: Infinity }
 
 const makeTool = (settled: Deferred.Deferred<void>) =>
   Tool.fromPromise("legacy_inventory", {
@@ -60,6 +60,7 @@ const makeTool = (settled: Deferred.Deferred<void>) =>
       return new Promise<string>((resolve) =>
         setTimeout(() => {
           witness.lateValue = `${sku}: 17 in stock`
+          witness.lateAt = Date.now()
           noteNow("shop", "  legacy_inventory", `its Promise resolves now with "${witness.lateValue}": nobody is listening`)
           resolve(witness.lateValue)
           Deferred.unsafeDone(settled, Effect.void)
@@ -104,7 +105,10 @@ const program = Effect.gen(function*() {
   const history = JSON.stringify(completed?.history ?? [])
   const claims: Array<[string, boolean]> = [
     ["the call was interrupted by its timeout, and the event says so", interrupted?.reason === "timeout"],
-    [`the run completed at ~300 ms (${run.endedAt - start} ms), not at 1500`, Either.isRight(run.outcome) && run.endedAt - start < 1000],
+    [
+      `the run completed at ~300 ms (${run.endedAt - start} ms), before the Promise resolved (${witness.lateAt - start} ms)`,
+      Either.isRight(run.outcome) && run.endedAt < witness.lateAt
+    ],
     ["the AbortSignal was aborted once", witness.aborts === 1],
     ["the late value arrived after the run ended", witness.lateValue !== undefined],
     ["it was never counted as a success", !run.events.some((e) => e._tag === "ToolCallSucceeded")],

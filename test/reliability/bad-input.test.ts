@@ -3,9 +3,11 @@
  * run, or the exact message the model reads on its next turn.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Agent, AgentError, type Content, Handoff, type Policy, Tool } from "@effect-agents/core"
+import { Agent, AgentError, type AgentEvent, type Content, Handoff, type Policy, Tool } from "@effect-agents/core"
+import { Gemini, GeminiEmulator } from "@effect-agents/gemini"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
-import { Cause, Effect, Exit, Option, Schema } from "effect"
+import { Cause, Effect, Exit, Layer, Option, Redacted, Schedule, Schema, Stream } from "effect"
+import { type CutAnswer, cutServer } from "./harness.js"
 
 const add = Tool.make("add", {
   description: "Add two numbers",
@@ -68,6 +70,12 @@ const modelReads = (agent: Agent.Any, name: string, args: unknown) =>
       return responseTo(requests[1].contents, "call_1_0")
     }
   )
+
+/** Compare typed errors by tag and message (deep-equality output of Effect errors is unreadable). */
+const errorShape = (error: unknown) => {
+  const { _tag, message } = error as { readonly _tag: string; readonly message: string }
+  return { _tag, message }
+}
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   assert.isTrue(Exit.isFailure(exit), "the run succeeded")
@@ -214,5 +222,99 @@ describe("bad input", () => {
         output: `Only one handoff per turn: the conversation is already being transferred to "stats".`,
         isError: true
       })
+    }))
+})
+
+describe("bad input from Gemini (the real SDK over loopback HTTP)", () => {
+  const chat = (retries: number) =>
+    Agent.make({
+      name: "chat",
+      instructions: "Answer briefly.",
+      policy: { modelRetry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(retries))) }
+    })
+
+  /** Stream a run against a fresh emulator; return its exit, events and the requests the emulator received. */
+  const streamEmulated = (script: GeminiEmulator.Script) =>
+    Effect.gen(function*() {
+      const emulator = yield* GeminiEmulator.GeminiEmulator
+      const events: Array<AgentEvent.AgentEvent> = []
+      const exit = yield* Effect.exit(
+        LeakCheck.check(Stream.runForEach(Agent.stream(chat(2), "hi"), (event) => Effect.sync(() => events.push(event))))
+      )
+      return { exit, events, requests: (yield* emulator.requests).length }
+    }).pipe(Effect.provide(GeminiEmulator.layerModel({ script })))
+
+  /** Stream a run against a `cutServer`. */
+  const streamCut = (answers: ReadonlyArray<CutAnswer>, retries: number) =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* cutServer(answers)
+      const model = Layer.orDie(Gemini.layer({ model: "gemini-test", apiKey: Redacted.make("test-key"), baseUrl: server.baseUrl }))
+      const events: Array<AgentEvent.AgentEvent> = []
+      const exit = yield* Effect.exit(
+        LeakCheck.check(Stream.runForEach(Agent.stream(chat(retries), "hi"), (event) => Effect.sync(() => events.push(event))))
+      ).pipe(Effect.provide(model))
+      return { exit, events, requests: yield* server.requests }
+    }))
+
+  it.live("a malformed emulator body fails the run with MalformedResponse, without a retry", () =>
+    Effect.gen(function*() {
+      const emulator = yield* GeminiEmulator.GeminiEmulator
+      const exit = yield* Effect.exit(LeakCheck.check(Agent.run(chat(2), "hi")))
+      assert.deepStrictEqual(
+        errorShape(failureOf(exit)),
+        errorShape(new AgentError.MalformedResponse({ detail: "the response body is not valid JSON (Unterminated string in JSON at position 74)" }))
+      )
+      assert.strictEqual((yield* emulator.requests).length, 1)
+    }).pipe(Effect.provide(GeminiEmulator.layerModel({ script: [GeminiEmulator.malformedBody(), GeminiEmulator.text("never")] }))))
+
+  it.live("a malformed SSE event fails a streamed run with MalformedResponse and RunFailed", () =>
+    Effect.gen(function*() {
+      const { events, exit, requests } = yield* streamEmulated([GeminiEmulator.malformedBody(), GeminiEmulator.text("never")])
+      assert.deepStrictEqual(
+        errorShape(failureOf(exit)),
+        errorShape(new AgentError.MalformedResponse({ detail: "the response body is not valid JSON (Unterminated string in JSON at position 74)" }))
+      )
+      assert.strictEqual(events.at(-1)?._tag, "RunFailed")
+      assert.strictEqual(requests, 1)
+    }))
+
+  it.live("an SSE stream dropped mid-event fails the attempt with a retryable ModelUnavailable", () =>
+    Effect.gen(function*() {
+      const { events, exit } = yield* streamCut(["destroy"], 0)
+      const error = failureOf(exit)
+      assert.deepStrictEqual(
+        errorShape(error),
+        errorShape(new AgentError.ModelUnavailable({ detail: "network failure: terminated: other side closed (UND_ERR_SOCKET)" }))
+      )
+      assert.isTrue((error as AgentError.ModelError).retryable)
+      // the text that arrived before the cut was streamed, but no answer was committed
+      assert.deepStrictEqual(events.map((e) => e._tag), ["RunStarted", "TurnStarted", "ModelRequested", "TextDelta", "RunFailed"])
+    }))
+
+  it.live("an SSE stream dropped mid-event is retried and only the complete answer is kept", () =>
+    Effect.gen(function*() {
+      const { events, exit, requests } = yield* streamCut(["destroy", "full"], 2)
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual(requests, 2)
+      const deltas = events.flatMap((e) => e._tag === "TextDelta" ? [e.text] : [])
+      assert.deepStrictEqual(deltas, ["Hello ", "Hello ", "world."])
+      const retry = events.find((e): e is AgentEvent.RetryScheduled => e._tag === "RetryScheduled")
+      assert.strictEqual(retry?.error, "ModelUnavailable")
+      const completed = events.at(-1)
+      assert.strictEqual(completed?._tag, "RunCompleted")
+      if (completed?._tag === "RunCompleted") {
+        assert.strictEqual(completed.text, "Hello world.")
+        assert.deepStrictEqual(completed.history.at(-1), { role: "model", parts: [{ _tag: "Text", text: "Hello world." }] })
+      }
+    }))
+
+  it.live("an SSE stream that ends cleanly mid-event fails with MalformedResponse", () =>
+    Effect.gen(function*() {
+      const { exit, requests } = yield* streamCut(["end", "full"], 2)
+      assert.deepStrictEqual(
+        errorShape(failureOf(exit)),
+        errorShape(new AgentError.MalformedResponse({ detail: "the response body is not valid JSON (Incomplete JSON segment at the end)" }))
+      )
+      assert.strictEqual(requests, 1)
     }))
 })

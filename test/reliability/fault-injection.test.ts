@@ -167,7 +167,7 @@ describe("FaultInjection", () => {
         assert.instanceOf(error, AgentError.RateLimited)
         assert.strictEqual(
           error?.message,
-          "The model rate-limited the request (429); the server asks to retry in 2s. injected on model call 1"
+          "The model rate-limited the request (429); the server asks to retry in 2s. Injected on model call 1."
         )
       }).pipe(Effect.provide(faulty([FaultInjection.rateLimited({ retryAfter: "2 seconds" })]))))
 

@@ -5,10 +5,19 @@
  */
 import { Agent, AgentError, AgentEvent, Handoff, type Model, Orchestrate, type Policy, Tool } from "@effect-agents/core"
 import { FaultInjection, ScriptedModel } from "@effect-agents/testing"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
@@ -16,6 +25,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import { createServer } from "node:http"
 
 // -----------------------------------------------------------------------------
 // resources: every acquisition must be released
@@ -42,23 +52,23 @@ export const hold = (resources: Resources, name: string) =>
       })
   )
 
-/** `lookup`: holds a resource for 1 s, answers "42"; times out after 10 s. */
-export const lookupTool = (resources: Resources) =>
+/** `lookup`: holds a resource for 1 unit, answers "42"; times out after 10 units. */
+export const lookupTool = (resources: Resources, unit = 1000) =>
   Tool.make("lookup", {
     description: "Look a fact up",
     parameters: Schema.Struct({ query: Schema.String }),
     success: Schema.String,
-    timeout: "10 seconds",
-    handler: () => Effect.zipRight(hold(resources, "lookup"), Effect.as(Effect.sleep("1 second"), "42"))
+    timeout: Duration.millis(10 * unit),
+    handler: () => Effect.zipRight(hold(resources, "lookup"), Effect.as(Effect.sleep(Duration.millis(unit)), "42"))
   })
 
-/** `slow`: holds a resource for 5 s, answers "ok". */
-export const slowTool = (resources: Resources) =>
+/** `slow`: holds a resource for 5 units, answers "ok". */
+export const slowTool = (resources: Resources, unit = 1000) =>
   Tool.make("slow", {
     description: "A slow sibling",
     parameters: Schema.Struct({}),
     success: Schema.String,
-    handler: () => Effect.zipRight(hold(resources, "slow"), Effect.as(Effect.sleep("5 seconds"), "ok"))
+    handler: () => Effect.zipRight(hold(resources, "slow"), Effect.as(Effect.sleep(Duration.millis(5 * unit)), "ok"))
   })
 
 // -----------------------------------------------------------------------------
@@ -90,8 +100,8 @@ export const placementLabel: Record<Placement, string> = {
   parallel: "one of three parallel sub-agents"
 }
 
-/** The fault of a cell, firing on the first call of its target. */
-export const faultOf = (kind: Kind): FaultInjection.Fault<never> => {
+/** The fault of a cell, firing on the first call of its target (durations in units). */
+export const faultOf = (kind: Kind, unit = 1000): FaultInjection.Fault<never> => {
   const first = { calls: [1] }
   switch (kind) {
     case "fail":
@@ -101,9 +111,9 @@ export const faultOf = (kind: Kind): FaultInjection.Fault<never> => {
     case "hang":
       return FaultInjection.hang(first)
     case "latency":
-      return FaultInjection.latency("2 seconds", first)
+      return FaultInjection.latency(Duration.millis(2 * unit), first)
     case "rate-limited":
-      return FaultInjection.rateLimited({ ...first, retryAfter: "3 seconds" })
+      return FaultInjection.rateLimited({ ...first, retryAfter: Duration.millis(3 * unit) })
     case "unavailable":
       return FaultInjection.unavailable(first)
     case "stream-cut":
@@ -271,16 +281,53 @@ const model = (outcome: Outcome, endsAt: number, retries: ReadonlyArray<number>,
 
 export interface CellRun {
   readonly exit: Exit.Exit<unknown, unknown>
-  /** Events per run id, in emission order (one array per `Agent.stream`). */
+  /** Events per run, in emission order. */
   readonly runs: ReadonlyArray<ReadonlyArray<AgentEvent.AgentEvent>>
+  /** What the model received (empty when the backend does not record core requests). */
   readonly requests: ReadonlyArray<Model.ModelRequest>
   readonly resources: Resources
 }
 
-const policyOf = (toolFailure: ToolPolicy): Policy.Options => ({
+/** One scripted answer, whatever the model backend. */
+export interface Turn {
+  readonly text?: ReadonlyArray<string> | undefined
+  readonly calls?: ReadonlyArray<{ readonly name: string; readonly args?: unknown }> | undefined
+}
+
+/** The answer an agent (by name) gets on a turn (model messages already in its history). */
+export type Turns = (agent: string, turn: number) => Turn
+
+/**
+ * Where the cells' model comes from, and how long a time unit is: the `ScriptedModel` in
+ * virtual time (1 unit = 1 s on the `TestClock`), or the real Gemini SDK against a
+ * `GeminiEmulator` (real time, short units).
+ */
+export interface Backend {
+  readonly name: string
+  readonly unit: number
+  readonly model: (turns: Turns) => Layer.Layer<Model.Model>
+}
+
+/** The agent a worker's system instruction names (`… You are <name>.`). */
+export const agentOfInstructions = (instructions: string | undefined): string =>
+  /You are ([a-z]+)\./.exec(instructions ?? "")?.[1] ?? "triage"
+
+export const scripted: Backend = {
+  name: "ScriptedModel",
+  unit: 1000,
+  model: (turns) =>
+    ScriptedModel.layer((request) => {
+      const turn = request.contents.filter((content) => content.role === "model").length
+      const { calls, text } = turns(agentOfInstructions(request.system), turn)
+      const step = { ...(calls !== undefined ? { calls } : {}), ...(text !== undefined ? { text: text.join("") } : {}) }
+      return step
+    })
+}
+
+const policyOf = (toolFailure: ToolPolicy, unit: number): Policy.Options => ({
   toolFailure,
-  modelTimeout: "30 seconds",
-  modelRetry: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(3)))
+  modelTimeout: Duration.millis(30 * unit),
+  modelRetry: Schedule.exponential(Duration.millis(unit)).pipe(Schedule.intersect(Schedule.recurs(3)))
 })
 
 /** File an event under its run (one array per run id, in order of first appearance). */
@@ -309,44 +356,42 @@ const collect = (
   })
 
 /**
- * The program of a cell: the agents, the script and the fault, run with `Agent.stream` so the
- * events of failed runs are kept. Returns when every run is over; time must be driven by
- * `TestClock.adjust`.
+ * The program of a cell: the agents, the script and the fault, run with `Agent.stream` (or
+ * `Orchestrate.parallel`) so the events of failed runs are kept. Returns when every run is
+ * over; under `TestClock`, time must be driven by `TestClock.adjust`.
  */
 export const cellProgram = (
   kind: Kind,
   placement: Placement,
   policy: ToolPolicy,
-  modelLayer: (script: ScriptedModel.Script) => Layer.Layer<Model.Model | ScriptedModel.ScriptedModel> = (script) =>
-    ScriptedModel.layer(script)
+  backend: Backend = scripted
 ): Effect.Effect<CellRun> =>
   Effect.suspend(() => {
+    const unit = backend.unit
     const resources = makeResources()
     const runs: Array<Array<AgentEvent.AgentEvent>> = []
-    const lookup = lookupTool(resources)
-    const slow = slowTool(resources)
-    const faulty = FaultInjection.tool(lookup, [faultOf(kind)], { seed: 1 })
-    const calls = [{ name: "lookup", args: { query: "answer" } }, { name: "slow" }]
+    const lookup = lookupTool(resources, unit)
+    const slow = slowTool(resources, unit)
+    const faulty = FaultInjection.tool(lookup, [faultOf(kind, unit)], { seed: 1 })
+    const calls = [{ name: "lookup", args: { query: "answer" } }, { name: "slow", args: {} }]
     const worker = (name: string, tools: ReadonlyArray<Tool.Any>) =>
-      Agent.make({ name, instructions: "Use the tools.", tools, policy: policyOf(policy) })
+      Agent.make({ name, instructions: `Use the tools. You are ${name}.`, tools, policy: policyOf(policy, unit) })
+    // every worker calls its tools, then answers; by turn, so a retried request gets the same answer
+    const work = (answer: string): Turns => (_, turn) => turn === 0 ? { calls } : { text: [answer] }
 
     let program: Effect.Effect<ReadonlyArray<string>, AgentError.AgentError, Model.Model>
-    let script: ScriptedModel.Script
-    let layer: Layer.Layer<Model.Model | ScriptedModel.ScriptedModel>
+    let layer: Layer.Layer<Model.Model>
     switch (placement) {
       case "tool": {
-        script = ScriptedModel.byPrompt({ go: [ScriptedModel.callTools(calls), ScriptedModel.text("done")] })
         program = Effect.map(collect(worker("worker", [faulty, slow]), "go", runs), (text) => [text])
-        layer = modelLayer(script)
+        layer = backend.model(work("done"))
         break
       }
       case "model": {
-        // by turn, so a retried request gets the same answer
-        script = ScriptedModel.byPrompt({
-          go: [ScriptedModel.callTools(calls, { text: "Let me look that up." }), ScriptedModel.text("done")]
-        })
         program = Effect.map(collect(worker("worker", [lookup, slow]), "go", runs), (text) => [text])
-        layer = FaultInjection.model([faultOf(kind)], { seed: 1 }).pipe(Layer.provideMerge(modelLayer(script)))
+        const turns: Turns = (_, turn) =>
+          turn === 0 ? { calls, text: ["Let ", "me ", "look ", "that ", "up."] } : { text: ["done"] }
+        layer = FaultInjection.model([faultOf(kind, unit)], { seed: 1 }).pipe(Layer.provideMerge(backend.model(turns)))
         break
       }
       case "handoff": {
@@ -355,26 +400,16 @@ export const cellProgram = (
           name: "triage",
           instructions: "Route to the specialist.",
           handoffs: [Handoff.to(specialist)],
-          policy: policyOf(policy)
-        })
-        script = ScriptedModel.byPrompt({
-          go: [
-            ScriptedModel.callTools([{ name: "transfer_to_specialist" }]),
-            ScriptedModel.callTools(calls),
-            ScriptedModel.text("done")
-          ]
+          policy: policyOf(policy, unit)
         })
         program = Effect.map(collect(triage, "go", runs), (text) => [text])
-        layer = modelLayer(script)
+        layer = backend.model((agent, turn) =>
+          agent === "triage" ? { calls: [{ name: "transfer_to_specialist", args: {} }] } : work("done")(agent, turn - 1)
+        )
         break
       }
       case "parallel": {
         const agents = [worker("a", [lookup, slow]), worker("b", [faulty, slow]), worker("c", [lookup, slow])]
-        // each sub-agent calls its tools, then answers `done <name>`; by turn, so a retry gets the same answer
-        script = (request) =>
-          request.contents.some((content) => content.role === "model")
-            ? ScriptedModel.text(`done ${request.agent}`)
-            : ScriptedModel.callTools(calls)
         // fail-fast: TaskGroup, the first failing sub-agent interrupts the others;
         // settle-all: gather(return_exceptions=True), every sub-agent goes to its end
         const mode = policy === "fail-fast" ? "fail-fast" : "settle-all"
@@ -382,16 +417,15 @@ export const cellProgram = (
           Stream.runForEach((event) => Effect.sync(() => byRun(runs, event))),
           Effect.map(() => runs.map((events) => events.at(-1)).flatMap((e) => e?._tag === "RunCompleted" ? [e.text] : []))
         )
-        layer = modelLayer(script)
+        layer = backend.model((agent, turn) => work(`done ${agent}`)(agent, turn))
         break
       }
     }
     return Effect.gen(function*() {
       const context = yield* Layer.build(layer)
       const exit = yield* Effect.exit(Effect.provide(program, context))
-      const requests = yield* Effect.provide(ScriptedModel.ScriptedModel, context).pipe(
-        Effect.flatMap((scripted) => scripted.requests)
-      )
+      const scriptedModel = Context.getOption(context, ScriptedModel.ScriptedModel)
+      const requests = Option.isSome(scriptedModel) ? yield* scriptedModel.value.requests : []
       return { exit, runs, requests, resources }
     }).pipe(Effect.scoped)
   })
@@ -508,7 +542,7 @@ export const captureTracer = (capture: Capture): Tracer.Tracer => {
 
 /** Every string a cell emitted: errors (pretty cause and messages), events, logs, span names, attributes and events. */
 export const emittedStrings = (run: CellRun, capture: Capture): ReadonlyArray<string> => [
-  Exit.isFailure(run.exit) ? Cause.pretty(run.exit.cause) : JSON.stringify(run.exit.value),
+  Exit.isFailure(run.exit) ? Cause.pretty(run.exit.cause) : String(JSON.stringify(run.exit.value)),
   ...(Exit.isFailure(run.exit) ? Array.from(Cause.failures(run.exit.cause), (e) => AgentError.describeError(e)) : []),
   ...run.runs.flat().map((event) => JSON.stringify(event)),
   ...capture.logs,
@@ -518,3 +552,62 @@ export const emittedStrings = (run: CellRun, capture: Capture): ReadonlyArray<st
     ...span.events
   ])
 ]
+
+// -----------------------------------------------------------------------------
+// a Gemini-speaking server that cuts its SSE answers in the middle of an event
+// -----------------------------------------------------------------------------
+
+const encoder = new TextEncoder()
+const sse = (event: unknown) => encoder.encode(`data: ${JSON.stringify(event)}\r\n\r\n`)
+const textEvent = (text: string, finishReason?: string) =>
+  sse({
+    candidates: [{ content: { role: "model", parts: [{ text }] }, ...(finishReason ? { finishReason } : {}) }],
+    ...(finishReason ? { usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 2, totalTokenCount: 5 } } : {})
+  })
+/** The first half of an SSE event: its JSON stops in the middle of a string. */
+const halfEvent = encoder.encode(`data: {"candidates": [{"content": {"role": "model", "parts": [{"text": "wor`)
+
+/**
+ * How each request to a `cutServer` is answered: `destroy` sends "Hello " then half an event
+ * and drops the connection; `end` sends the same and ends the response cleanly; `full`
+ * streams "Hello " and "world." properly.
+ */
+export type CutAnswer = "destroy" | "end" | "full"
+
+/**
+ * A loopback HTTP server (`@effect/platform`) answering `:streamGenerateContent` the way Gemini
+ * does, with SSE streams cut mid-event. Lives in the current scope; returns its base URL and a
+ * count of the requests it received.
+ */
+export const cutServer = (answers: ReadonlyArray<CutAnswer>) =>
+  Effect.gen(function*() {
+    let requests = 0
+    const handler = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const answer = answers[requests++] ?? "full"
+      const response = NodeHttpServerRequest.toServerResponse(request)
+      const body = answer === "full"
+        ? Stream.make(textEvent("Hello "), textEvent("world.", "STOP"))
+        : Stream.make(textEvent("Hello "), halfEvent).pipe(
+          Stream.concat(
+            answer === "destroy"
+              ? Stream.concat(Stream.execute(Effect.sync(() => response.socket?.destroySoon())), Stream.never)
+              : Stream.empty
+          )
+        )
+      return HttpServerResponse.stream(body, { contentType: "text/event-stream" })
+    })
+    const server = yield* Effect.orDie(NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" }))
+    // the server's tracing middleware records request headers as span attributes: x-goog-api-key
+    // is not among @effect/platform's default redacted names, so add it
+    const redacted = yield* FiberRef.get(Headers.currentRedactedNames)
+    yield* HttpServer.serveEffect(HttpRouter.empty.pipe(HttpRouter.post("/v1beta/models/:call", handler))).pipe(
+      Effect.provideService(HttpServer.HttpServer, server),
+      Effect.locally(Headers.currentRedactedNames, [...redacted, "x-goog-api-key"])
+    )
+    const address = server.address
+    return {
+      baseUrl: address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "",
+      requests: Effect.sync(() => requests)
+    }
+  })

@@ -247,9 +247,9 @@ export const asTool = <R, const Name extends string = string>(
   agent: Agent<R>,
   options?: { readonly name?: Name | undefined; readonly description?: string | undefined }
 ): Tool.Tool<Name, { readonly input: string }, string, AgentError, Model | R> =>
-  Tool.make((options?.name ?? agent.name) as Name, {
+  internal.markNested(Tool.make((options?.name ?? agent.name) as Name, {
     description: options?.description ?? (agent.description || `Ask the ${agent.name} agent`),
     parameters: Schema.Struct({ input: Schema.String.annotations({ description: "The task for the agent" }) }),
     success: Schema.String,
     handler: ({ input }) => internal.runNested(agent, input)
-  })
+  }))

@@ -52,6 +52,8 @@ export interface Tool<out Name extends string, in out Params, in out Success, ou
   readonly concurrency: number | undefined
   /** The declaration sent to the model, built once. */
   readonly declaration: ToolDeclaration
+  /** Whether a call needs its own `Scope` (the handler may acquire scoped resources). */
+  readonly scoped: boolean
   /** Decode raw model arguments (built once). */
   readonly decodeArgs: (args: unknown) => Effect.Effect<Params, ParseResult.ParseError>
   /** Encode a handler result for the model (built once). */
@@ -119,7 +121,8 @@ const Proto = {
 const build = <Name extends string, Params, Success, E, R>(
   name: Name,
   options: Options<Schema.Schema<Params, any>, Schema.Schema<Success, any>, E>,
-  handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>
+  handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>,
+  scoped = true
 ): Tool<Name, Params, Success, E, R> => {
   const success = (options.success ?? Schema.Unknown) as Schema.Schema<Success, any>
   const tool = Object.create(Proto)
@@ -132,6 +135,7 @@ const build = <Name extends string, Params, Success, E, R>(
   tool.retry = options.retry
   tool.onFailure = options.onFailure
   tool.concurrency = options.concurrency
+  tool.scoped = scoped || options.concurrency !== undefined
   tool.declaration = {
     name,
     description: options.description,
@@ -221,7 +225,7 @@ export const fromPromise = <
     Effect.tryPromise({
       try: (signal) => options.handler(params, signal) as Promise<any>,
       catch: (error) => new ToolException({ tool: name, error })
-    }))
+    }), false)
 
 /**
  * A tool whose handler is a plain function. A thrown exception becomes a `ToolException`.
@@ -253,4 +257,4 @@ export const fromSync = <
     Effect.try({
       try: () => options.handler(params),
       catch: (error) => new ToolException({ tool: name, error })
-    }))
+    }), false)

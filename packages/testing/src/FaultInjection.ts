@@ -569,7 +569,7 @@ const modelError = (fault: Plan["fault"] & {}, info: CallInfo): AgentError.Model
         ? (fault.error as (info: CallInfo) => AgentError.ModelError)(info)
         : fault.error as AgentError.ModelError
     case "RateLimit":
-      return new AgentError.RateLimited({ retryAfter: fault.retryAfter, detail: where })
+      return new AgentError.RateLimited({ retryAfter: fault.retryAfter, detail: `Injected on model call ${info.call}.` })
     case "Unavailable":
       return new AgentError.ModelUnavailable({ status: fault.status, detail: where })
     default:

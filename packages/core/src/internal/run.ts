@@ -39,10 +39,11 @@ import { timeoutFail } from "./timeout.js"
  */
 const event = <C extends { readonly prototype: object; readonly _tag: string; new(props: any, options?: any): any }>(
   Class: C,
-  props: ConstructorParameters<C>[0]
+  base: object,
+  fields?: Partial<ConstructorParameters<C>[0]>
 ): InstanceType<C> => {
   const instance = Object.create(Class.prototype)
-  Object.assign(instance, props)
+  Object.assign(instance, base, fields)
   instance._tag = Class._tag
   return instance
 }
@@ -72,12 +73,23 @@ interface RunState {
 /** The run a fiber belongs to, so `Agent.asTool` can publish a nested run's events to its caller's sink. */
 const currentRun = FiberRef.unsafeMake<{ readonly sink: Sink; readonly path: string } | undefined>(undefined)
 
+/** Tools made by `Agent.asTool`: they read `currentRun`, which is only set for agents that have one. */
+const nestedTools = new WeakSet<Tool.Any>()
+
+/** Mark a tool as running a nested agent (`Agent.asTool`). */
+export const markNested = <T extends Tool.Any>(tool: T): T => {
+  nestedTools.add(tool)
+  return tool
+}
+
 /** Per-agent derived data, built once per agent value and shared by all its conversations. */
 interface Compiled {
   readonly tools: ReadonlyMap<string, Tool.Any>
   readonly handoffs: ReadonlyMap<string, Agent.Any>
   readonly declarations: ReadonlyArray<ToolDeclaration>
   readonly available: string
+  /** Whether a tool of this agent runs a nested agent and so needs `currentRun`. */
+  readonly nests: boolean
 }
 
 const compiledCache = new WeakMap<Agent.Any, Compiled>()
@@ -106,7 +118,13 @@ const compile = (agent: Agent.Any): Compiled => {
       parameters: { type: "object", properties: {} }
     })
   }
-  compiled = { tools, handoffs, declarations, available: declarations.map((d) => d.name).join(", ") || "none" }
+  compiled = {
+    tools,
+    handoffs,
+    declarations,
+    available: declarations.map((d) => d.name).join(", ") || "none",
+    nests: agent.tools.some((tool) => nestedTools.has(tool))
+  }
   compiledCache.set(agent, compiled)
   return compiled
 }
@@ -146,7 +164,7 @@ const execute = <R>(
         }
         const { history, prompt } = normalize(input)
         const base = (turn: number) => ({ runId: state.runId, agent: path, turn, timestamp: clock.unsafeCurrentTimeMillis() })
-        sink.emit(event(Event.RunStarted, { ...base(0), input: prompt }))
+        sink.emit(event(Event.RunStarted, base(0), { input: prompt }))
         let program = segment(state, agent, path, history)
         const runTimeout = agent.policy.runTimeout
         if (runTimeout !== undefined) {
@@ -162,7 +180,7 @@ const execute = <R>(
               outputTokens: state.outputTokens,
               totalTokens: state.totalTokens
             }
-            sink.emit(event(Event.RunCompleted, { ...base(state.turns), text: answer.text, usage, history }))
+            sink.emit(event(Event.RunCompleted, base(state.turns), { text: answer.text, usage, history }))
             return {
               runId: state.runId,
               agent: answer.path,
@@ -179,8 +197,7 @@ const execute = <R>(
               const failure = Cause.failureOption(cause)
               const error = failure._tag === "Some" ? failure.value : Cause.squash(cause)
               sink.emit(
-                event(Event.RunFailed, {
-                  ...base(state.turns),
+                event(Event.RunFailed, base(state.turns), {
                   error: failure._tag === "Some" ? failure.value._tag : "Defect",
                   message: describeError(error)
                 })
@@ -270,8 +287,7 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
     const calls = functionCallsOf(response.parts)
     const text = textOf(response.parts)
     emit(
-      event(Event.ModelResponded, {
-        ...base(),
+      event(Event.ModelResponded, base(), {
         text,
         functionCalls: calls.map((call) => call.name),
         usage: response.usage,
@@ -301,7 +317,7 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
     return Effect.flatMap(callModel(state, policy, path, turn, request), onResponse)
   })
 
-  return Effect.locally(nextTurn, currentRun, { sink: state.sink, path })
+  return compiled.nests ? Effect.locally(nextTurn, currentRun, { sink: state.sink, path }) : nextTurn
 }
 
 const handoff = (
@@ -318,10 +334,10 @@ const handoff = (
   }
   const targetPath = `${path}/${target.name}`
   const base = () => ({ runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis() })
-  state.sink.emit(event(Event.HandoffStarted, { ...base(), callId: transfer.call.id, target: targetPath }))
+  state.sink.emit(event(Event.HandoffStarted, base(), { callId: transfer.call.id, target: targetPath }))
   return Effect.tap(
     segment(state, target, targetPath, history),
-    () => state.sink.emit(event(Event.HandoffCompleted, { ...base(), target: targetPath }))
+    () => state.sink.emit(event(Event.HandoffCompleted, base(), { target: targetPath }))
   )
 }
 
@@ -520,11 +536,11 @@ const runCall = (
       callId: call.id,
       tool: call.name
     })
-    emit(event(Event.ToolCallStarted, { ...base(), args: call.args }))
+    emit(event(Event.ToolCallStarted, base(), { args: call.args }))
     const tool = ctx.compiled.tools.get(call.name)
     if (tool === undefined) {
       const message = `Unknown tool "${call.name}". Available tools: ${ctx.compiled.available}.`
-      emit(event(Event.ToolCallFailed, { ...base(), kind: "unknown-tool", error: message, reported: true }))
+      emit(event(Event.ToolCallFailed, base(), { kind: "unknown-tool", error: message, reported: true }))
       return Effect.succeed(errorResponse(call, message))
     }
     const failFast = (tool.onFailure ?? ctx.policy.toolFailure) === "fail-fast"
@@ -537,13 +553,13 @@ const runCall = (
       Effect.matchEffect({
         onFailure: (error) => {
           const message = `Invalid arguments for tool "${call.name}": ${ParseResult.TreeFormatter.formatErrorSync(error)}`
-          close(event(Event.ToolCallFailed, { ...base(), kind: "invalid-arguments", error: message, reported: true }))
+          close(event(Event.ToolCallFailed, base(), { kind: "invalid-arguments", error: message, reported: true }))
           return Effect.succeed(errorResponse(call, message))
         },
         onSuccess: (params) =>
           Effect.flatMap(Effect.exit(executeTool(tool, params, call.id)), (exit) => {
             if (Exit.isSuccess(exit)) {
-              close(event(Event.ToolCallSucceeded, { ...base(), output: exit.value }))
+              close(event(Event.ToolCallSucceeded, base(), { output: exit.value }))
               return Effect.succeed<FunctionResponsePart>({
                 _tag: "FunctionResponse",
                 id: call.id,
@@ -556,7 +572,7 @@ const runCall = (
             let message: string
             if (failure._tag === "Some" && failure.value instanceof ToolTimeout) {
               message = failure.value.message
-              close(event(Event.ToolCallInterrupted, { ...base(), reason: "timeout" }))
+              close(event(Event.ToolCallInterrupted, base(), { reason: "timeout" }))
             } else {
               const kind = failure._tag === "Some"
                 ? failure.value instanceof ToolResultInvalid ? "invalid-result" : "failure"
@@ -568,7 +584,7 @@ const runCall = (
                 : failure._tag === "Some"
                 ? describeError(failure.value as unknown)
                 : `Tool "${call.name}" was interrupted`
-              close(event(Event.ToolCallFailed, { ...base(), kind, error: message, reported: !failFast }))
+              close(event(Event.ToolCallFailed, base(), { kind, error: message, reported: !failFast }))
             }
             if (failFast) {
               group.failed = true
@@ -579,7 +595,7 @@ const runCall = (
       }),
       Effect.onInterrupt(() =>
         Effect.sync(() => {
-          if (open) close(event(Event.ToolCallInterrupted, { ...base(), reason: group.failed ? "sibling-failed" : "run-interrupted" }))
+          if (open) close(event(Event.ToolCallInterrupted, base(), { reason: group.failed ? "sibling-failed" : "run-interrupted" }))
         })
       )
     )
@@ -587,7 +603,7 @@ const runCall = (
 
 /** The handler with its scope, retry, timeout and result encoding. */
 const executeTool = (tool: Tool.Any, params: unknown, callId: string): Effect.Effect<unknown, unknown, any> => {
-  let effect: Effect.Effect<unknown, unknown, any> = Effect.scoped(tool.handler(params))
+  let effect: Effect.Effect<unknown, unknown, any> = tool.scoped ? Effect.scoped(tool.handler(params)) : tool.handler(params)
   if (tool.retry !== undefined) effect = Effect.retry(effect, tool.retry)
   const timeout = tool.timeout
   if (timeout !== undefined) {
