@@ -243,6 +243,26 @@ describe("FaultInjection", () => {
       }).pipe(Effect.provide(faulty([FaultInjection.unavailable()]))))
   })
 
+  describe("any effect", () => {
+    it.effect("inject makes each run of an effect one call of the injector", () =>
+      Effect.gen(function*() {
+        const injector = FaultInjection.make([FaultInjection.unavailable({ calls: [2] })], { target: "db" })
+        const query = Effect.succeed([1, 2, 3]).pipe(FaultInjection.inject(injector))
+        const exits = yield* Effect.replicateEffect(Effect.exit(query), 3)
+        assert.deepStrictEqual(exits.map((e) => e._tag), ["Success", "Failure", "Success"])
+        assert.strictEqual(failureOf(exits[1])?.message, `Injected 503 on call 2 of "db": service unavailable.`)
+      }))
+
+    it.effect("a typed failure raises the error it is given, typed", () =>
+      Effect.gen(function*() {
+        class Busy extends Schema.TaggedError<Busy>()("Busy", {}) {}
+        const injector = FaultInjection.make([FaultInjection.fail({ error: new Busy() })])
+        const exit = yield* Effect.exit(Effect.succeed(1).pipe(FaultInjection.inject(injector)))
+        const error = failureOf(exit)
+        assert.instanceOf(error, Busy)
+      }))
+  })
+
   describe("a tool", () => {
     const resources = { acquired: 0, released: 0 }
     const lookup = Tool.make("lookup", {

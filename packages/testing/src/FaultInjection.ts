@@ -16,6 +16,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
@@ -407,7 +408,9 @@ export interface Plan {
  *
  * @since 0.1.0
  */
-export interface Injector {
+export interface Injector<out E = unknown> {
+  /** The typed error its `fail` faults raise (type only). */
+  readonly _E?: (_: never) => E
   readonly target: string
   /** Decide the faults of the next call (counts the call, draws from the seeded `Random`, records what fired). */
   readonly plan: Effect.Effect<Plan>
@@ -456,7 +459,7 @@ const matches = (trigger: Trigger, call: number): boolean => {
 
 /**
  * Build an injector for a list of faults. `FaultInjection.model` and `FaultInjection.tool`
- * build one for you; use this to inject faults into any effect with `apply`.
+ * build one for you; use this one to inject faults into any effect with `inject`.
  *
  * @example
  * ```ts
@@ -466,7 +469,7 @@ const matches = (trigger: Trigger, call: number): boolean => {
  * ```
  * @since 0.1.0
  */
-export const make = (faults: ReadonlyArray<Fault<unknown>>, options?: Options): Injector => {
+export const make = <E = never>(faults: ReadonlyArray<Fault<E>>, options?: Options): Injector<E> => {
   const target = options?.target ?? "target"
   const seed = options?.seed ?? 0
   let random = Random.make(seed)
@@ -728,46 +731,68 @@ export const tool = <Name extends string, Params, Success, E, R, E2 = never>(
   options?: Options
 ): Faulty<Name, Params, Success, E | E2 | InjectedFailure, Exclude<R, Scope.Scope>> => {
   const injector = make(faults, { ...options, target: options?.target ?? self.name })
-  const target = injector.target
-  const handler = (params: Params) =>
-    Effect.flatMap(injector.plan, ({ call, delay, fault }) => {
-      const info = { target, call }
-      let effect: Effect.Effect<Success, E | E2 | InjectedFailure, any>
-      if (fault === undefined) {
-        effect = self.handler(params)
-      } else {
-        switch (fault._tag) {
-          case "Fail":
-            effect = Effect.fail(
-              fault.error === undefined
-                ? new InjectedFailure({ kind: "fail", ...info })
-                : typeof fault.error === "function"
-                ? (fault.error as (info: CallInfo) => E2)(info)
-                : fault.error as E2
-            )
-            break
-          case "Defect":
-            effect = Effect.die(new InjectedDefect(info))
-            break
-          case "Hang":
-            effect = Effect.never
-            break
-          case "RateLimit":
-            effect = Effect.fail(new InjectedFailure({ kind: "rate-limited", ...info, status: 429, retryAfter: fault.retryAfter }))
-            break
-          case "Unavailable":
-            effect = Effect.fail(new InjectedFailure({ kind: "unavailable", ...info, status: fault.status }))
-            break
-          case "StreamCut":
-            effect = Effect.zipRight(self.handler(params), Effect.fail(new InjectedFailure({ kind: "stream-cut", ...info })))
-            break
-          case "Malformed":
-            effect = Effect.as(self.handler(params), fault.value as Success)
-            break
-        }
-      }
-      return delayed(delay, effect)
-    })
-  const wrapped = Object.assign(Object.create(Object.getPrototypeOf(self)), self, { handler, faults: injector })
-  return wrapped
+  const handler = (params: Params) => inject(self.handler(params), injector)
+  return Object.assign(Object.create(Object.getPrototypeOf(self)), self, { handler, faults: injector })
 }
+
+// -----------------------------------------------------------------------------
+// any effect
+// -----------------------------------------------------------------------------
+
+/**
+ * Run an effect under an injector: each run is one call. `fail`, `defect`, `hang`, 429 and 503
+ * replace the effect (`InjectedFailure`, `InjectedDefect`); a stream cut runs it, then fails;
+ * a malformed fault runs it and returns the fault's `value` instead; latencies delay it.
+ *
+ * @example
+ * ```ts
+ * import { FaultInjection } from "@effect-agents/testing"
+ * import { Effect } from "effect"
+ *
+ * const injector = FaultInjection.make([FaultInjection.unavailable({ calls: [1] })], { target: "db" })
+ * const query = Effect.succeed([1, 2, 3]).pipe(FaultInjection.inject(injector))
+ * ```
+ * @since 0.1.0
+ */
+export const inject: {
+  <E2>(injector: Injector<E2>): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | E2 | InjectedFailure, R>
+  <A, E, R, E2>(self: Effect.Effect<A, E, R>, injector: Injector<E2>): Effect.Effect<A, E | E2 | InjectedFailure, R>
+} = dual(2, <A, E, R, E2>(self: Effect.Effect<A, E, R>, injector: Injector<E2>): Effect.Effect<A, E | E2 | InjectedFailure, R> =>
+  Effect.flatMap(injector.plan, ({ call, delay, fault }) => {
+    const info = { target: injector.target, call }
+    let effect: Effect.Effect<A, E | E2 | InjectedFailure, R>
+    if (fault === undefined) {
+      effect = self
+    } else {
+      switch (fault._tag) {
+        case "Fail":
+          effect = Effect.fail(
+            fault.error === undefined
+              ? new InjectedFailure({ kind: "fail", ...info })
+              : typeof fault.error === "function"
+              ? (fault.error as (info: CallInfo) => E2)(info)
+              : fault.error as E2
+          )
+          break
+        case "Defect":
+          effect = Effect.die(new InjectedDefect(info))
+          break
+        case "Hang":
+          effect = Effect.never
+          break
+        case "RateLimit":
+          effect = Effect.fail(new InjectedFailure({ kind: "rate-limited", ...info, status: 429, retryAfter: fault.retryAfter }))
+          break
+        case "Unavailable":
+          effect = Effect.fail(new InjectedFailure({ kind: "unavailable", ...info, status: fault.status }))
+          break
+        case "StreamCut":
+          effect = Effect.zipRight(self, Effect.fail(new InjectedFailure({ kind: "stream-cut", ...info })))
+          break
+        case "Malformed":
+          effect = Effect.as(self, fault.value as A)
+          break
+      }
+    }
+    return delayed(delay, effect)
+  }))
