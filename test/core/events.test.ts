@@ -6,9 +6,7 @@ import { Agent, AgentError, AgentEvent, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Random, Schema, Stream, TestClock, TestContext } from "effect"
-
-const ofTag = <T extends AgentEvent.AgentEvent["_tag"]>(events: ReadonlyArray<AgentEvent.AgentEvent>, tag: T) =>
-  events.filter((e): e is Extract<AgentEvent.AgentEvent, { _tag: T }> => e._tag === tag)
+import { ofTag } from "../support/agents.js"
 
 const add = Tool.make("add", {
   description: "Add two numbers",

@@ -2,34 +2,11 @@
  * Handoffs (`transfer_to_<name>`: the target takes over the whole conversation) and
  * `Agent.asTool` (delegation: the sub-agent's answer is a tool result).
  */
-import { Agent, AgentError, AgentEvent, Handoff, Tool } from "@effect-agents/core"
-import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
+import { Agent, AgentError, Handoff, Tool } from "@effect-agents/core"
+import { ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option, Schema, Stream, TestClock } from "effect"
-
-const ofTag = <T extends AgentEvent.AgentEvent["_tag"]>(events: ReadonlyArray<AgentEvent.AgentEvent>, tag: T) =>
-  events.filter((e): e is Extract<AgentEvent.AgentEvent, { _tag: T }> => e._tag === tag)
-
-const runFor = <R>(agent: Agent.Agent<R>, input: Agent.Input, millis: number) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(LeakCheck.check(Agent.run(agent, input)))
-    yield* TestClock.adjust(millis)
-    const result = yield* Fiber.join(fiber)
-    assert.deepStrictEqual(AgentEvent.invariantViolations(result.events), [])
-    return result
-  })
-
-const streamFor = <R>(agent: Agent.Agent<R>, input: Agent.Input, millis: number) =>
-  Effect.gen(function*() {
-    const events: Array<AgentEvent.AgentEvent> = []
-    const fiber = yield* Effect.fork(
-      LeakCheck.check(Stream.runForEach(Agent.stream(agent, input), (event) => Effect.sync(() => events.push(event))))
-    )
-    yield* TestClock.adjust(millis)
-    const exit = yield* Fiber.await(fiber)
-    assert.deepStrictEqual(AgentEvent.invariantViolations(events), [])
-    return { events, exit }
-  })
+import { Cause, Effect, Exit, Option, Schema } from "effect"
+import { ofTag, runFor, streamFor } from "../support/agents.js"
 
 const requests = ScriptedModel.ScriptedModel.pipe(Effect.flatMap((m) => m.requests))
 

@@ -7,14 +7,12 @@ import { Agent, AgentError, AgentEvent, Model, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Effect, Exit, Fiber, Option, Ref, Schema, Stream, TestClock } from "effect"
+import { ofTag } from "../support/agents.js"
 
 type Log = Ref.Ref<ReadonlyArray<string>>
 
 const record = (log: Log, what: string) =>
   Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.update(log, (entries) => [...entries, `${what}@${t}`]))
-
-const ofTag = <T extends AgentEvent.AgentEvent["_tag"]>(events: ReadonlyArray<AgentEvent.AgentEvent>, tag: T) =>
-  events.filter((e): e is Extract<AgentEvent.AgentEvent, { _tag: T }> => e._tag === tag)
 
 /** A tool holding a resource for `millis`; the log shows when it was released and whether it returned. */
 const holder = (name: string, millis: number, log: Log) =>

@@ -5,34 +5,11 @@
 import { Agent, AgentError, AgentEvent, Policy, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Duration, Effect, Exit, Fiber, Option, Random, Schedule, Schema, Stream, TestClock, TestContext } from "effect"
-
-const ofTag = <T extends AgentEvent.AgentEvent["_tag"]>(events: ReadonlyArray<AgentEvent.AgentEvent>, tag: T) =>
-  events.filter((e): e is Extract<AgentEvent.AgentEvent, { _tag: T }> => e._tag === tag)
+import { Cause, Duration, Effect, Exit, Fiber, Option, Random, Schedule, Schema, TestClock, TestContext } from "effect"
+import { ofTag, runFor, streamFor } from "../support/agents.js"
 
 /** `Agent.stream` under `LeakCheck`, driving the clock by `millis`: every event, and the exit, even when the run fails. */
-const streamFor = <R>(agent: Agent.Agent<R>, input: Agent.Input, millis: number) =>
-  Effect.gen(function*() {
-    const events: Array<AgentEvent.AgentEvent> = []
-    const fiber = yield* Effect.fork(
-      LeakCheck.check(Stream.runForEach(Agent.stream(agent, input), (event) => Effect.sync(() => events.push(event))))
-    )
-    yield* TestClock.adjust(millis)
-    const exit = yield* Fiber.await(fiber)
-    assert.deepStrictEqual(AgentEvent.invariantViolations(events), [])
-    return { events, exit }
-  })
-
 /** `Agent.run` under `LeakCheck`, driving the virtual clock by `millis`. */
-const runFor = <R>(agent: Agent.Agent<R>, input: Agent.Input, millis: number) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(LeakCheck.check(Agent.run(agent, input)))
-    yield* TestClock.adjust(millis)
-    const result = yield* Fiber.join(fiber)
-    assert.deepStrictEqual(AgentEvent.invariantViolations(result.events), [])
-    return result
-  })
-
 const failureOf = (exit: Exit.Exit<unknown, unknown>): unknown => {
   if (Exit.isSuccess(exit)) throw new Error("expected the run to fail")
   return Option.getOrThrowWith(Cause.failureOption(exit.cause), () => new Error(Cause.pretty(exit.cause)))

@@ -6,18 +6,7 @@ import { Agent, AgentEvent, Content, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schema, TestClock } from "effect"
-
-const ofTag = <T extends AgentEvent.AgentEvent["_tag"]>(events: ReadonlyArray<AgentEvent.AgentEvent>, tag: T) =>
-  events.filter((e): e is Extract<AgentEvent.AgentEvent, { _tag: T }> => e._tag === tag)
-
-const runFor = <R>(agent: Agent.Agent<R>, input: Agent.Input, millis: number) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(LeakCheck.check(Agent.run(agent, input)))
-    yield* TestClock.adjust(millis)
-    const result = yield* Fiber.join(fiber)
-    assert.deepStrictEqual(AgentEvent.invariantViolations(result.events), [])
-    return result
-  })
+import { ofTag, runFor } from "../support/agents.js"
 
 const requests = ScriptedModel.ScriptedModel.pipe(Effect.flatMap((m) => m.requests))
 

@@ -5,7 +5,8 @@
 import { Agent, AgentError, AgentEvent, Content, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Schema, Stream, TestClock } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Ref, Schedule, Schema } from "effect"
+import { ofTag, runFor, streamFor } from "../support/agents.js"
 
 const NoArgs = Schema.Struct({})
 
@@ -47,32 +48,8 @@ const failing = (name: string, millis: number, options?: { readonly onFailure?: 
     handler: () => Effect.zipRight(Effect.sleep(millis), Effect.fail(new Boom({ message: `${name} broke` })))
   })
 
-const ofTag = <T extends AgentEvent.AgentEvent["_tag"]>(events: ReadonlyArray<AgentEvent.AgentEvent>, tag: T) =>
-  events.filter((e): e is Extract<AgentEvent.AgentEvent, { _tag: T }> => e._tag === tag)
-
 /** `Agent.run` under `LeakCheck`, driving the virtual clock by `millis`. */
-const runFor = <R>(agent: Agent.Agent<R>, input: Agent.Input, millis: number) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(LeakCheck.check(Agent.run(agent, input)))
-    yield* TestClock.adjust(millis)
-    const result = yield* Fiber.join(fiber)
-    assert.deepStrictEqual(AgentEvent.invariantViolations(result.events), [])
-    return result
-  })
-
 /** `Agent.stream` under `LeakCheck`, driving the clock by `millis`: every event, and the exit, even when the run fails. */
-const streamFor = <R>(agent: Agent.Agent<R>, input: Agent.Input, millis: number) =>
-  Effect.gen(function*() {
-    const events: Array<AgentEvent.AgentEvent> = []
-    const fiber = yield* Effect.fork(
-      LeakCheck.check(Stream.runForEach(Agent.stream(agent, input), (event) => Effect.sync(() => events.push(event))))
-    )
-    yield* TestClock.adjust(millis)
-    const exit = yield* Fiber.await(fiber)
-    assert.deepStrictEqual(AgentEvent.invariantViolations(events), [])
-    return { events, exit }
-  })
-
 /** The `ToolCallFailed` a failed exit holds. */
 const toolCallFailed = (exit: Exit.Exit<unknown, unknown>): AgentError.ToolCallFailed => {
   assert.isTrue(Exit.isFailure(exit))
