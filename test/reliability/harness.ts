@@ -5,6 +5,7 @@
  */
 import { Agent, AgentError, AgentEvent, Handoff, type Model, Orchestrate, type Policy, Tool } from "@effect-agents/core"
 import { FaultInjection, ScriptedModel } from "@effect-agents/testing"
+import { afterAll, afterEach, assert, beforeAll } from "@effect/vitest"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -611,3 +612,27 @@ export const cutServer = (answers: ReadonlyArray<CutAnswer>) =>
       requests: Effect.sync(() => requests)
     }
   })
+
+/**
+ * Fail every test of the calling file after which an unhandled rejection or an uncaught
+ * exception reached the process (listeners installed for the file's lifetime).
+ */
+export const guardProcess = (): void => {
+  const escaped: Array<unknown> = []
+  const onEscape = (error: unknown) => {
+    escaped.push(error)
+  }
+  beforeAll(() => {
+    process.on("unhandledRejection", onEscape)
+    process.on("uncaughtException", onEscape)
+  })
+  afterAll(() => {
+    process.off("unhandledRejection", onEscape)
+    process.off("uncaughtException", onEscape)
+  })
+  afterEach(async () => {
+    // let any stray rejection of the test reach the listeners before checking
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepStrictEqual(escaped, [], "an unhandled rejection or uncaught exception reached the process")
+  })
+}

@@ -5,7 +5,7 @@
  * released, that no fiber leaked, that the events keep their invariants, and that nothing
  * reached the process as an unhandled rejection or an uncaught exception.
  */
-import { afterAll, afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { AgentEvent } from "@effect-agents/core"
 import { LeakCheck } from "@effect-agents/testing"
 import { Effect, Fiber, Option, TestClock } from "effect"
@@ -19,29 +19,11 @@ import {
   placementLabel,
   placements,
   policies,
-  runViolations
+  runViolations,
+  guardProcess
 } from "./harness.js"
 
-const escaped: Array<unknown> = []
-const onEscape = (error: unknown) => {
-  escaped.push(error)
-}
-
-beforeAll(() => {
-  process.on("unhandledRejection", onEscape)
-  process.on("uncaughtException", onEscape)
-})
-
-afterAll(() => {
-  process.off("unhandledRejection", onEscape)
-  process.off("uncaughtException", onEscape)
-})
-
-afterEach(async () => {
-  // let any stray rejection of the cell reach the listeners before checking
-  await new Promise((resolve) => setImmediate(resolve))
-  assert.deepStrictEqual(escaped, [], "an unhandled rejection or uncaught exception reached the process")
-})
+guardProcess()
 
 describe("failure matrix", () => {
   for (const placement of placements) {

@@ -5,7 +5,7 @@
  * searches every emitted string: errors, events, log lines (a test `Logger`) and span names,
  * attributes and events (a test `Tracer`).
  */
-import { afterAll, afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Agent, type AgentEvent, Handoff, type Model, Tool } from "@effect-agents/core"
 import { Gemini, GeminiEmulator } from "@effect-agents/gemini"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
@@ -27,28 +27,14 @@ import {
   placementLabel,
   placements,
   policies,
-  runViolations
+  runViolations,
+  guardProcess
 } from "./harness.js"
 
 /** A distinctive fake key: no emitted string may contain it. */
 const KEY = "AIzaSyFAKE-reliability-5c1e7d2b-never-print"
 
-const escaped: Array<unknown> = []
-const onEscape = (error: unknown) => {
-  escaped.push(error)
-}
-beforeAll(() => {
-  process.on("unhandledRejection", onEscape)
-  process.on("uncaughtException", onEscape)
-})
-afterAll(() => {
-  process.off("unhandledRejection", onEscape)
-  process.off("uncaughtException", onEscape)
-})
-afterEach(async () => {
-  await new Promise((resolve) => setImmediate(resolve))
-  assert.deepStrictEqual(escaped, [], "an unhandled rejection or uncaught exception reached the process")
-})
+guardProcess()
 
 // -----------------------------------------------------------------------------
 // only declared tools and handoffs are reachable
