@@ -141,6 +141,7 @@ export const soak = (options: Options): Effect.Effect<Report, never, never> =>
     const lookup = FaultInjection.tool(
       Tool.make("lookup", {
         description: "Look a fact up",
+        scoped: true,
         parameters: Schema.Struct({ query: Schema.String }),
         success: Schema.String,
         timeout: "10 seconds",
@@ -152,6 +153,7 @@ export const soak = (options: Options): Effect.Effect<Report, never, never> =>
     const slow = FaultInjection.tool(
       Tool.make("slow", {
         description: "A slow computation",
+        scoped: true,
         parameters: Schema.Struct({}),
         success: Schema.String,
         timeout: "10 seconds",

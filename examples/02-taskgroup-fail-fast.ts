@@ -134,6 +134,7 @@ interface Witness {
 const makeTools = (carrierUrl: string, witness: Witness) => {
   const reserveStock = Tool.make("reserve_stock", {
     description: "Reserve stock for an order while holding the warehouse lock",
+    scoped: true,
     parameters: Schema.Struct({ sku: Schema.String, quantity: Schema.Number }),
     handler: ({ quantity, sku }) =>
       Effect.gen(function*() {

@@ -51,6 +51,7 @@ const begin = (title: string) =>
 
 const deepSearch = Tool.make("deep_search", {
   description: "Search every archive (slow)",
+  scoped: true,
   parameters: Schema.Struct({ query: Schema.String }),
   handler: ({ query }) =>
     Effect.gen(function*() {

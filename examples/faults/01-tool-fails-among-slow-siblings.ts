@@ -56,12 +56,14 @@ const holding = (tool: string, what: string) =>
 
 const searchWeb = Tool.make("search_web", {
   description: "Search the web",
+  scoped: true,
   parameters: Schema.Struct({ query: Schema.String }),
   handler: ({ query }) => Effect.zipRight(holding("search_web", "HTTP connection"), Effect.as(Effect.sleep("800 millis"), [`${query}: 3 hits`]))
 })
 
 const readPdf = Tool.make("read_pdf", {
   description: "Read a PDF",
+  scoped: true,
   parameters: Schema.Struct({ path: Schema.String }),
   handler: ({ path }) => Effect.zipRight(holding("read_pdf", "file handle"), Effect.as(Effect.sleep("1200 millis"), `${path}: 42 pages`))
 })
@@ -69,6 +71,7 @@ const readPdf = Tool.make("read_pdf", {
 const lookupCitation = FaultInjection.tool(
   Tool.make("lookup_citation", {
     description: "Look a citation up",
+    scoped: true,
     parameters: Schema.Struct({ doi: Schema.String }),
     handler: ({ doi }) => Effect.zipRight(holding("lookup_citation", "index cursor"), Effect.as(Effect.sleep("300 millis"), `${doi}: Nature 2021`))
   }),

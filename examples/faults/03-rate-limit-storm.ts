@@ -47,6 +47,7 @@ const finalizers: Array<string> = []
 
 const fxRate = Tool.make("fx_rate", {
   description: "Exchange rate between two currencies",
+  scoped: true,
   parameters: Schema.Struct({ from: Schema.String, to: Schema.String }),
   handler: ({ from, to }) =>
     Effect.acquireRelease(Effect.void, (_, exit) =>

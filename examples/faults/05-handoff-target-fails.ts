@@ -49,6 +49,7 @@ const finalizers: Array<string> = []
 
 const loadInvoice = Tool.make("load_invoice", {
   description: "Load an invoice",
+  scoped: true,
   parameters: Schema.Struct({ invoice: Schema.String }),
   handler: ({ invoice }) =>
     Effect.acquireRelease(Effect.void, (_, exit) =>

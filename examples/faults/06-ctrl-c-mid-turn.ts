@@ -39,6 +39,7 @@ const holding = (tool: string, what: string) =>
 
 const queryWarehouse = Tool.make("query_warehouse", {
   description: "Run an analytics query",
+  scoped: true,
   parameters: Schema.Struct({ sql: Schema.String }),
   handler: () =>
     holding("query_warehouse", "database connection").pipe(
@@ -50,6 +51,7 @@ const queryWarehouse = Tool.make("query_warehouse", {
 
 const renderChart = Tool.make("render_chart", {
   description: "Render a chart",
+  scoped: true,
   parameters: Schema.Struct({ title: Schema.String }),
   handler: () => holding("render_chart", "browser page").pipe(Effect.zipRight(Effect.sleep("3 seconds")), Effect.as("chart.png"))
 })

@@ -44,6 +44,7 @@ const finalizers: Array<string> = []
 
 const search = Tool.make("search", {
   description: "Search the web",
+  scoped: true,
   parameters: Schema.Struct({ query: Schema.String }),
   handler: ({ query }) =>
     Effect.acquireRelease(Effect.void, () => Effect.sync(() => finalizers.push(`search "${query}": HTTP connection`))).pipe(

@@ -18,6 +18,7 @@ const record = (log: Log, what: string) =>
 const holder = (name: string, millis: number, log: Log) =>
   Tool.make(name, {
     description: `Holds a resource for ${millis} ms`,
+    scoped: true,
     parameters: Schema.Struct({}),
     success: Schema.String,
     handler: () =>

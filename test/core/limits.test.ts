@@ -247,6 +247,7 @@ describe("Tool concurrency", () => {
       const note = (what: string) => Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.update(log, (l) => [...l, `${what}@${t}`]))
       const connect = Tool.make("connect", {
         description: "Uses a connection",
+        scoped: true,
         parameters: Schema.Struct({ id: Schema.Number }),
         concurrency: 1,
         handler: ({ id }) =>

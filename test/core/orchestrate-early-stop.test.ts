@@ -19,6 +19,7 @@ const record = (log: Log, what: string) =>
 const search = (log: Log) =>
   Tool.make("search", {
     description: "Search",
+    scoped: true,
     parameters: Schema.Struct({}),
     handler: () =>
       Effect.gen(function*() {

@@ -18,6 +18,7 @@ const record = (log: Log, what: string) =>
 const sleeper = (name: string, millis: number, log?: Log) =>
   Tool.make(name, {
     description: `Sleeps ${millis} ms`,
+    scoped: true,
     parameters: Schema.Struct({}),
     success: Schema.String,
     handler: () =>

@@ -25,6 +25,7 @@ const sleeper = (name: string, millis: number, options?: {
 }) =>
   Tool.make(name, {
     description: `Sleeps ${millis} ms`,
+    scoped: true,
     parameters: NoArgs,
     success: Schema.String,
     timeout: options?.timeout,

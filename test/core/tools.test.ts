@@ -137,6 +137,7 @@ describe("tool handlers", () => {
         Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.update(log, (l) => [...l, `${what}@${t}`]))
       const query = Tool.make("query", {
         description: "Query a database",
+        scoped: true,
         parameters: Schema.Struct({}),
         success: Schema.String,
         handler: () =>

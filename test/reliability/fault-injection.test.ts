@@ -267,6 +267,7 @@ describe("FaultInjection", () => {
     const resources = { acquired: 0, released: 0 }
     const lookup = Tool.make("lookup", {
       description: "Look a word up",
+      scoped: true,
       parameters: Schema.Struct({ word: Schema.String }),
       success: Schema.Number,
       timeout: "5 seconds",

@@ -57,6 +57,7 @@ export const hold = (resources: Resources, name: string) =>
 export const lookupTool = (resources: Resources, unit = 1000) =>
   Tool.make("lookup", {
     description: "Look a fact up",
+    scoped: true,
     parameters: Schema.Struct({ query: Schema.String }),
     success: Schema.String,
     timeout: Duration.millis(10 * unit),
@@ -67,6 +68,7 @@ export const lookupTool = (resources: Resources, unit = 1000) =>
 export const slowTool = (resources: Resources, unit = 1000) =>
   Tool.make("slow", {
     description: "A slow sibling",
+    scoped: true,
     parameters: Schema.Struct({}),
     success: Schema.String,
     handler: () => Effect.zipRight(hold(resources, "slow"), Effect.as(Effect.sleep(Duration.millis(5 * unit)), "ok"))

@@ -247,9 +247,12 @@ export const asTool = <R, const Name extends string = string>(
   agent: Agent<R>,
   options?: { readonly name?: Name | undefined; readonly description?: string | undefined }
 ): Tool.Tool<Name, { readonly input: string }, string, AgentError, Model | R> =>
-  internal.markNested(Tool.make((options?.name ?? agent.name) as Name, {
+  internal.markNested(Tool.make<Name, typeof AsToolInput, typeof Schema.String, AgentError, Model>((options?.name ?? agent.name) as Name, {
     description: options?.description ?? (agent.description || `Ask the ${agent.name} agent`),
-    parameters: Schema.Struct({ input: Schema.String.annotations({ description: "The task for the agent" }) }),
+    parameters: AsToolInput,
     success: Schema.String,
-    handler: ({ input }) => internal.runNested(agent, input)
-  }))
+    // the sub-agent's own requirements (`R`) never include a `Scope`: its tools scope their own calls
+    handler: ({ input }) => internal.runNested(agent, input) as Effect.Effect<string, AgentError, Model>
+  })) as Tool.Tool<Name, { readonly input: string }, string, AgentError, Model | R>
+
+const AsToolInput = Schema.Struct({ input: Schema.String.annotations({ description: "The task for the agent" }) })

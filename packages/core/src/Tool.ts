@@ -122,7 +122,7 @@ const build = <Name extends string, Params, Success, E, R>(
   name: Name,
   options: Options<Schema.Schema<Params, any>, Schema.Schema<Success, any>, E>,
   handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>,
-  scoped = true
+  scoped: boolean
 ): Tool<Name, Params, Success, E, R> => {
   const success = (options.success ?? Schema.Unknown) as Schema.Schema<Success, any>
   const tool = Object.create(Proto)
@@ -158,8 +158,25 @@ const limited = <Params, Success, E, R>(
 }
 
 /**
- * A tool whose handler is an Effect. The handler may need services and may acquire scoped
- * resources; they are released when the call ends, whatever the outcome.
+ * `scoped: true` is required exactly when the handler needs a `Scope`, and allowed otherwise.
+ *
+ * @since 0.1.0
+ */
+export type ScopedOption<R> = [Extract<R, Scope.Scope>] extends [never] ? {
+    /** Give each call its own `Scope`, closed when the call ends. */
+    readonly scoped?: boolean | undefined
+  }
+  : {
+    /** The handler acquires scoped resources: each call gets its own `Scope`, closed when the call ends. */
+    readonly scoped: true
+  }
+
+/**
+ * A tool whose handler is an Effect. The handler may need services. A handler that acquires
+ * scoped resources (`Effect.acquireRelease`, `Effect.addFinalizer`, `Effect.forkScoped`, ...)
+ * says so with `scoped: true` (the compiler asks for it when the handler needs a `Scope`): each
+ * call then gets its own `Scope`, closed when the call ends, whatever the outcome. Other tools
+ * do not pay for a scope.
  *
  * @example
  * ```ts
@@ -175,6 +192,16 @@ const limited = <Params, Success, E, R>(
  *   retry: Schedule.recurs(2),
  *   concurrency: 4 // at most 4 calls at once in the whole process
  * })
+ *
+ * // a handler holding a resource for the duration of its call
+ * const lookup = Tool.make("lookup", {
+ *   description: "Look a word up",
+ *   parameters: Schema.Struct({ word: Schema.String }),
+ *   scoped: true,
+ *   handler: ({ word }) =>
+ *     Effect.acquireRelease(Effect.succeed(new Map([["effect", "a program"]])), (dictionary) =>
+ *       Effect.sync(() => dictionary.clear())).pipe(Effect.map((dictionary) => dictionary.get(word) ?? "unknown"))
+ * })
  * ```
  * @since 0.1.0
  */
@@ -188,9 +215,9 @@ export const make = <
   name: Name,
   options: Options<Params, Success, E> & {
     readonly handler: (params: Schema.Schema.Type<Params>) => Effect.Effect<Schema.Schema.Type<Success>, E, R>
-  }
+  } & ScopedOption<R>
 ): Tool<Name, Schema.Schema.Type<Params>, Schema.Schema.Type<Success>, E, Exclude<R, Scope.Scope>> =>
-  build(name, options as any, options.handler as any)
+  build(name, options as any, options.handler as any, options.scoped === true)
 
 /**
  * A tool whose handler returns a Promise. The `AbortSignal` is aborted when the call is

@@ -1,7 +1,9 @@
 import * as Cause from "effect/Cause"
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Mailbox from "effect/Mailbox"
@@ -9,6 +11,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Agent from "../Agent.js"
 import {
@@ -31,22 +34,17 @@ import * as Handoff from "../Handoff.js"
 import { collectChunks, Model, type ModelChunk, type ModelRequest, type ModelResponse, type ToolDeclaration } from "../Model.js"
 import type * as Policy from "../Policy.js"
 import type * as Tool from "../Tool.js"
-import { timeoutFail } from "./timeout.js"
+import { forEachConcurrent, timeoutFail, tracing } from "./fiber.js"
 
 /**
- * Build an event without running its Schema class constructor: the fields are ours and already
- * valid, and this is the hot path. The result is an ordinary instance of the event class.
+ * The run loop.
+ *
+ * It is written for a short hot path: a turn with an in-process model answer and one pure tool
+ * call evaluates a few dozen Effect operations. Synchronous work (events, history, argument
+ * decoding, result encoding) is plain code inside the continuations; each function that
+ * publishes events or starts a fiber is called from a continuation, that is when its step runs,
+ * never when an effect is built for later.
  */
-const event = <C extends { readonly prototype: object; readonly _tag: string; new(props: any, options?: any): any }>(
-  Class: C,
-  base: object,
-  fields?: Partial<ConstructorParameters<C>[0]>
-): InstanceType<C> => {
-  const instance = Object.create(Class.prototype)
-  Object.assign(instance, base, fields)
-  instance._tag = Class._tag
-  return instance
-}
 
 /** Where a run publishes its events. `run` collects them in an array, `stream` offers them to a mailbox. */
 interface Sink {
@@ -70,6 +68,34 @@ interface RunState {
   totalTokens: number
 }
 
+interface EventClass {
+  readonly prototype: object
+  readonly _tag: string
+  new(props: any, options?: any): any
+}
+
+/** The fields of an event besides the ones every event carries. */
+type Own<C extends EventClass> = Omit<ConstructorParameters<C>[0], "runId" | "agent" | "turn" | "timestamp">
+
+/**
+ * Publish an event of `Class`. The instance is built without running the Schema class
+ * constructor: the fields are ours and already valid, and this is the hot path. The result is an
+ * ordinary instance of the class, timestamped on the run's `Clock`.
+ */
+const publish = <C extends EventClass>(state: RunState, Class: C, agent: string, turn: number, fields: Own<C>): void => {
+  state.sink.emit(Object.assign(instance(state, Class, agent, turn), fields))
+}
+
+const instance = (state: RunState, Class: EventClass, agent: string, turn: number) => {
+  const event = Object.create(Class.prototype)
+  event._tag = Class._tag
+  event.runId = state.runId
+  event.agent = agent
+  event.turn = turn
+  event.timestamp = state.clock.unsafeCurrentTimeMillis()
+  return event
+}
+
 /** The run a fiber belongs to, so `Agent.asTool` can publish a nested run's events to its caller's sink. */
 const currentRun = FiberRef.unsafeMake<{ readonly sink: Sink; readonly path: string } | undefined>(undefined)
 
@@ -82,9 +108,36 @@ export const markNested = <T extends Tool.Any>(tool: T): T => {
   return tool
 }
 
+/** A tool with its synchronous codecs, built once per tool. */
+interface Runnable {
+  readonly tool: Tool.Any
+  /** Decode the model's arguments; stops with a `Forbidden` issue on a schema with asynchronous transformations. */
+  readonly decode: (args: unknown) => Either.Either<unknown, ParseResult.ParseIssue>
+  /** Encode a result for the model; stops with a `Forbidden` issue like `decode`. */
+  readonly encode: (value: unknown) => Either.Either<unknown, ParseResult.ParseIssue>
+  readonly invalidResult: (issue: ParseResult.ParseIssue, callId: string) => ToolResultInvalid
+}
+
+const runnables = new WeakMap<Tool.Any, Runnable>()
+
+const runnableOf = (tool: Tool.Any): Runnable => {
+  let runnable = runnables.get(tool)
+  if (runnable === undefined) {
+    runnable = {
+      tool,
+      decode: ParseResult.decodeUnknownEither(tool.parameters),
+      encode: ParseResult.encodeUnknownEither(tool.success),
+      invalidResult: (issue, callId) =>
+        new ToolResultInvalid({ tool: tool.name, callId, detail: ParseResult.TreeFormatter.formatIssueSync(issue) })
+    }
+    runnables.set(tool, runnable)
+  }
+  return runnable
+}
+
 /** Per-agent derived data, built once per agent value and shared by all its conversations. */
 interface Compiled {
-  readonly tools: ReadonlyMap<string, Tool.Any>
+  readonly tools: ReadonlyMap<string, Runnable>
   readonly handoffs: ReadonlyMap<string, Agent.Any>
   readonly declarations: ReadonlyArray<ToolDeclaration>
   readonly available: string
@@ -97,10 +150,10 @@ const compiledCache = new WeakMap<Agent.Any, Compiled>()
 const compile = (agent: Agent.Any): Compiled => {
   let compiled = compiledCache.get(agent)
   if (compiled !== undefined) return compiled
-  const tools = new Map<string, Tool.Any>()
+  const tools = new Map<string, Runnable>()
   const declarations: Array<ToolDeclaration> = []
   for (const tool of agent.tools) {
-    tools.set(tool.name, tool)
+    tools.set(tool.name, runnableOf(tool))
     declarations.push(tool.declaration)
   }
   const handoffs = new Map<string, Agent.Any>()
@@ -146,69 +199,67 @@ const execute = <R>(
   path: string,
   events: ReadonlyArray<Event.AgentEvent>
 ): Effect.Effect<Agent.RunResult, AgentError, Model | R> =>
-  Effect.flatMap(Model, (model) =>
-    Effect.flatMap(Random.nextInt, (n) =>
-      Effect.clockWith((clock) => {
-        const state: RunState = {
-          runId: runIdOf(n),
-          clock,
-          sink,
-          model,
-          maxHandoffs: agent.policy.maxHandoffs,
-          maxTokens: agent.policy.maxTokens,
-          handoffs: 0,
-          turns: 0,
-          inputTokens: 0,
-          outputTokens: 0,
-          totalTokens: 0
-        }
-        const { history, prompt } = normalize(input)
-        const base = (turn: number) => ({ runId: state.runId, agent: path, turn, timestamp: clock.unsafeCurrentTimeMillis() })
-        sink.emit(event(Event.RunStarted, base(0), { input: prompt }))
-        let program = segment(state, agent, path, history)
-        const runTimeout = agent.policy.runTimeout
-        if (runTimeout !== undefined) {
-          program = Effect.timeoutFail(program, {
-            duration: runTimeout,
-            onTimeout: () => new RunTimeout({ agent: path, after: runTimeout })
+  Effect.withFiberRuntime((fiber) => {
+    const model = Context.unsafeGet(fiber.currentContext as Context.Context<Model>, Model)
+    const services = fiber.currentDefaultServices
+    const clock = Context.get(services, Clock.Clock)
+    const traced = tracing(fiber)
+    return Effect.flatMap(Context.get(services, Random.Random).nextInt, (n) => {
+      const state: RunState = {
+        runId: runIdOf(n),
+        clock,
+        sink,
+        model,
+        maxHandoffs: agent.policy.maxHandoffs,
+        maxTokens: agent.policy.maxTokens,
+        handoffs: 0,
+        turns: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        totalTokens: 0
+      }
+      const { history, prompt } = normalize(input)
+      publish(state, Event.RunStarted, path, 0, { input: prompt })
+      let program = segment(state, agent, path, history)
+      const runTimeout = agent.policy.runTimeout
+      if (runTimeout !== undefined) {
+        program = Effect.timeoutFail(program, {
+          duration: runTimeout,
+          onTimeout: () => new RunTimeout({ agent: path, after: runTimeout })
+        })
+      }
+      const result = Effect.matchCauseEffect(program, {
+        onSuccess: (answer) => {
+          const usage = { inputTokens: state.inputTokens, outputTokens: state.outputTokens, totalTokens: state.totalTokens }
+          publish(state, Event.RunCompleted, path, state.turns, { text: answer.text, usage, history })
+          return Effect.succeed<Agent.RunResult>({
+            runId: state.runId,
+            agent: answer.path,
+            text: answer.text,
+            history,
+            usage,
+            turns: state.turns,
+            events
           })
-        }
-        return program.pipe(
-          Effect.map((answer): Agent.RunResult => {
-            const usage = {
-              inputTokens: state.inputTokens,
-              outputTokens: state.outputTokens,
-              totalTokens: state.totalTokens
-            }
-            sink.emit(event(Event.RunCompleted, base(state.turns), { text: answer.text, usage, history }))
-            return {
-              runId: state.runId,
-              agent: answer.path,
-              text: answer.text,
-              history,
-              usage,
-              turns: state.turns,
-              events
-            }
-          }),
-          Effect.onError((cause) =>
-            Effect.sync(() => {
-              if (Cause.isInterruptedOnly(cause)) return
-              const failure = Cause.failureOption(cause)
-              const error = failure._tag === "Some" ? failure.value : Cause.squash(cause)
-              sink.emit(
-                event(Event.RunFailed, base(state.turns), {
-                  error: failure._tag === "Some" ? failure.value._tag : "Defect",
-                  message: describeError(error)
-                })
-              )
+        },
+        onFailure: (cause) => {
+          // an interrupted run ends without a terminal event: its caller is gone
+          if (!Cause.isInterruptedOnly(cause)) {
+            const failure = Cause.failureOption(cause)
+            publish(state, Event.RunFailed, path, state.turns, {
+              error: failure._tag === "Some" ? failure.value._tag : "Defect",
+              message: describeError(failure._tag === "Some" ? failure.value : Cause.squash(cause))
             })
-          ),
-          Effect.withSpan("Agent.run", { attributes: { agent: path, runId: state.runId }, captureStackTrace: false })
-        )
+          }
+          return Effect.failCause(cause)
+        }
       })
-    )
-  )
+      // a span only when a tracer exports it: Effect's built-in tracer keeps spans nowhere
+      return traced
+        ? Effect.withSpan(result, "Agent.run", { attributes: { agent: path, runId: state.runId }, captureStackTrace: false })
+        : result
+    })
+  })
 
 /** `Agent.run`: events are collected in an array. */
 export const run = <R>(agent: Agent.Agent<R>, input: Agent.Input): Effect.Effect<Agent.RunResult, AgentError, Model | R> =>
@@ -271,29 +322,48 @@ interface Answer {
   readonly path: string
 }
 
+/** What a turn's steps share. */
+interface TurnContext {
+  readonly state: RunState
+  readonly compiled: Compiled
+  readonly policy: Policy.Policy
+  readonly path: string
+  readonly turn: number
+}
+
 /** The turn loop of one agent; a handoff continues the same history in a nested segment. */
 const segment = (state: RunState, agent: Agent.Any, path: string, history: Array<Content>): Effect.Effect<Answer, AgentError, any> => {
   const compiled = compile(agent)
   const policy = agent.policy
   const system = agent.instructions.length > 0 ? agent.instructions : undefined
   let turn = 0
-  const emit = state.sink.emit
-  const base = () => ({ runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis() })
 
-  const onResponse = (response: ModelResponse): Effect.Effect<Answer, AgentError, any> => {
+  const nextTurn = (): Effect.Effect<Answer, AgentError, any> => {
+    if (turn >= policy.maxTurns) return Effect.fail(new MaxTurnsExceeded({ agent: path, maxTurns: policy.maxTurns }))
+    turn++
+    state.turns++
+    const ctx: TurnContext = { state, compiled, policy, path, turn }
+    publish(state, Event.TurnStarted, path, turn, {})
+    const request: ModelRequest = { agent: path, system, contents: history.slice(), tools: compiled.declarations }
+    const onResponse = (response: ModelResponse) => respond(ctx, response)
+    return Effect.matchEffect(attempt(ctx, request, 1), {
+      onFailure: (error) => error.retryable ? Effect.flatMap(retry(ctx, request, error), onResponse) : Effect.fail(error),
+      onSuccess: onResponse
+    })
+  }
+
+  const respond = (ctx: TurnContext, response: ModelResponse): Effect.Effect<Answer, AgentError, any> => {
     state.inputTokens += response.usage.inputTokens
     state.outputTokens += response.usage.outputTokens
     state.totalTokens += response.usage.totalTokens
     const calls = functionCallsOf(response.parts)
     const text = textOf(response.parts)
-    emit(
-      event(Event.ModelResponded, base(), {
-        text,
-        functionCalls: calls.map((call) => call.name),
-        usage: response.usage,
-        finishReason: response.finishReason
-      })
-    )
+    publish(state, Event.ModelResponded, path, ctx.turn, {
+      text,
+      functionCalls: calls.map((call) => call.name),
+      usage: response.usage,
+      finishReason: response.finishReason
+    })
     if (response.parts.length === 0) {
       return Effect.fail(new MalformedResponse({ detail: `the model returned no parts (finish reason: ${response.finishReason})` }))
     }
@@ -302,42 +372,32 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
       return Effect.fail(new BudgetExceeded({ agent: path, used: state.totalTokens, maxTokens: state.maxTokens }))
     }
     if (calls.length === 0) return Effect.succeed({ text, path })
-    return Effect.flatMap(toolGroup({ state, compiled, policy, path, turn }, calls), (outcome) => {
+    return toolGroup(ctx, calls, (outcome) => {
       history.push({ role: "user", parts: outcome.responses })
-      return outcome.handoff === undefined ? nextTurn : handoff(state, path, turn, outcome.handoff, history)
+      return outcome.handoff === undefined ? nextTurn() : handoff(ctx, outcome.handoff, history)
     })
   }
 
-  const nextTurn: Effect.Effect<Answer, AgentError, any> = Effect.suspend(() => {
-    if (turn >= policy.maxTurns) return Effect.fail(new MaxTurnsExceeded({ agent: path, maxTurns: policy.maxTurns }))
-    turn++
-    state.turns++
-    emit(event(Event.TurnStarted, base()))
-    const request: ModelRequest = { agent: path, system, contents: history.slice(), tools: compiled.declarations }
-    return Effect.flatMap(callModel(state, policy, path, turn, request), onResponse)
-  })
-
-  return compiled.nests ? Effect.locally(nextTurn, currentRun, { sink: state.sink, path }) : nextTurn
+  const first = Effect.suspend(nextTurn)
+  return compiled.nests ? Effect.locally(first, currentRun, { sink: state.sink, path }) : first
 }
 
 const handoff = (
-  state: RunState,
-  path: string,
-  turn: number,
+  ctx: TurnContext,
   transfer: { readonly call: FunctionCallPart; readonly target: Agent.Any },
   history: Array<Content>
 ): Effect.Effect<Answer, AgentError, any> => {
+  const { path, state, turn } = ctx
   const target = transfer.target
   state.handoffs++
   if (state.handoffs > state.maxHandoffs) {
     return Effect.fail(new HandoffLimitExceeded({ agent: path, target: target.name, maxHandoffs: state.maxHandoffs }))
   }
   const targetPath = `${path}/${target.name}`
-  const base = () => ({ runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis() })
-  state.sink.emit(event(Event.HandoffStarted, base(), { callId: transfer.call.id, target: targetPath }))
+  publish(state, Event.HandoffStarted, path, turn, { callId: transfer.call.id, target: targetPath })
   return Effect.tap(
     segment(state, target, targetPath, history),
-    () => state.sink.emit(event(Event.HandoffCompleted, base(), { target: targetPath }))
+    () => publish(state, Event.HandoffCompleted, path, turn, { target: targetPath })
   )
 }
 
@@ -345,36 +405,18 @@ const handoff = (
 // model calls: timeout per attempt, retries on retryable errors only
 // -----------------------------------------------------------------------------
 
-const callModel = (
-  state: RunState,
-  policy: Policy.Policy,
-  path: string,
-  turn: number,
-  request: ModelRequest
-): Effect.Effect<ModelResponse, ModelError> => {
-  const attempt = (n: number): Effect.Effect<ModelResponse, ModelError> => {
-    state.sink.emit(
-      event(Event.ModelRequested, { runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis(), attempt: n })
-    )
-    const call = state.sink.streaming ? streamCall(state, path, turn, request) : state.model.generate(request)
-    return timeoutFail(call, policy.modelTimeout, () => new ModelTimeout({ after: policy.modelTimeout }))
-  }
-  return Effect.catchAll(
-    Effect.suspend(() => attempt(1)),
-    (error) => error.retryable ? retry(state, policy, path, turn, attempt, error) : Effect.fail(error)
-  )
+/** One model call: announced, streamed or not, and bounded by `policy.modelTimeout`. */
+const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Effect<ModelResponse, ModelError> => {
+  const { policy, state } = ctx
+  publish(state, Event.ModelRequested, ctx.path, ctx.turn, { attempt: n })
+  const call = state.sink.streaming ? streamCall(ctx, request) : state.model.generate(request)
+  return timeoutFail(call, policy.modelTimeout, () => new ModelTimeout({ after: policy.modelTimeout }))
 }
 
 /** Drive `policy.modelRetry` by hand so each retry is announced with its delay, and a server's retry delay wins. */
-const retry = (
-  state: RunState,
-  policy: Policy.Policy,
-  path: string,
-  turn: number,
-  attempt: (n: number) => Effect.Effect<ModelResponse, ModelError>,
-  firstError: ModelError
-): Effect.Effect<ModelResponse, ModelError> =>
+const retry = (ctx: TurnContext, request: ModelRequest, firstError: ModelError): Effect.Effect<ModelResponse, ModelError> =>
   Effect.gen(function*() {
+    const { policy, state } = ctx
     const schedule = policy.modelRetry
     let scheduleState = schedule.initial
     let error = firstError
@@ -386,20 +428,14 @@ const retry = (
       const delay = error._tag === "RateLimited" && error.retryAfter !== undefined
         ? Duration.toMillis(error.retryAfter)
         : Math.max(0, Math.round(Intervals.start(decision.intervals) - now))
-      state.sink.emit(
-        event(Event.RetryScheduled, {
-          runId: state.runId,
-          agent: path,
-          turn,
-          timestamp: now,
-          attempt: n,
-          delayMillis: delay,
-          error: error._tag,
-          message: error.message
-        })
-      )
+      publish(state, Event.RetryScheduled, ctx.path, ctx.turn, {
+        attempt: n,
+        delayMillis: delay,
+        error: error._tag,
+        message: error.message
+      })
       yield* Effect.sleep(Duration.millis(delay))
-      const exit = yield* Effect.exit(attempt(n))
+      const exit = yield* Effect.exit(attempt(ctx, request, n))
       if (Exit.isSuccess(exit)) return exit.value
       const failure = Cause.failureOption(exit.cause)
       if (failure._tag === "None" || !failure.value.retryable) return yield* Effect.failCause(exit.cause)
@@ -408,36 +444,26 @@ const retry = (
   })
 
 /** One streamed attempt: text deltas are published as they arrive; the response is committed only when the stream ends. */
-const streamCall = (state: RunState, path: string, turn: number, request: ModelRequest): Effect.Effect<ModelResponse, ModelError> =>
+const streamCall = (ctx: TurnContext, request: ModelRequest): Effect.Effect<ModelResponse, ModelError> =>
   Effect.suspend(() => {
     const chunks: Array<ModelChunk> = []
-    return Effect.as(
-      Stream.runForEach(state.model.stream(request), (chunk) =>
+    return Effect.map(
+      Stream.runForEach(ctx.state.model.stream(request), (chunk) =>
         Effect.sync(() => {
           chunks.push(chunk)
           for (const part of chunk.parts) {
             if (part._tag === "Text" && part.text.length > 0) {
-              state.sink.emit(
-                event(Event.TextDelta, { runId: state.runId, agent: path, turn, timestamp: state.clock.unsafeCurrentTimeMillis(), text: part.text })
-              )
+              publish(ctx.state, Event.TextDelta, ctx.path, ctx.turn, { text: part.text })
             }
           }
         })),
-      undefined
-    ).pipe(Effect.map(() => collectChunks(chunks)))
+      () => collectChunks(chunks)
+    )
   })
 
 // -----------------------------------------------------------------------------
 // tool-call groups: TaskGroup semantics
 // -----------------------------------------------------------------------------
-
-interface TurnContext {
-  readonly state: RunState
-  readonly compiled: Compiled
-  readonly policy: Policy.Policy
-  readonly path: string
-  readonly turn: number
-}
 
 interface GroupOutcome {
   readonly responses: ReadonlyArray<FunctionResponsePart>
@@ -484,13 +510,31 @@ const toToolCallFailed = (failures: ReadonlyArray<CallFailure>) =>
     cause: failures.map((f) => f.cause).reduce(Cause.parallel)
   })
 
+/** Publish an event of one call. */
+const publishCall = <C extends EventClass>(
+  ctx: TurnContext,
+  call: FunctionCallPart,
+  Class: C,
+  fields: Omit<Own<C>, "callId" | "tool">
+): void => {
+  const event = instance(ctx.state, Class, ctx.path, ctx.turn)
+  event.callId = call.id
+  event.tool = call.name
+  ctx.state.sink.emit(Object.assign(event, fields))
+}
+
 /**
- * Run the function calls of one model response. One call runs in the turn's fiber; several run
- * in child fibers, at most `toolConcurrency` at once. Under `fail-fast` the first failure
- * interrupts every sibling (their finalizers run) and fails the turn with `ToolCallFailed`.
- * Responses come back in call order.
+ * Run the function calls of one model response, then `then` with their responses in call order.
+ * One call runs in the turn's fiber; several run in child fibers, at most `toolConcurrency` at
+ * once. Under `fail-fast` the first failure interrupts every sibling (their finalizers run) and
+ * fails the turn with `ToolCallFailed`; a sibling the group stopped before it began still
+ * starts and ends, at that instant, as interrupted.
  */
-const toolGroup = (ctx: TurnContext, calls: ReadonlyArray<FunctionCallPart>): Effect.Effect<GroupOutcome, ToolCallFailed, any> => {
+const toolGroup = <A>(
+  ctx: TurnContext,
+  calls: ReadonlyArray<FunctionCallPart>,
+  then: (outcome: GroupOutcome) => Effect.Effect<A, AgentError, any>
+): Effect.Effect<A, AgentError, any> => {
   let transfer: GroupOutcome["handoff"]
   const group = { failed: false }
   const one = (call: FunctionCallPart): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
@@ -505,113 +549,198 @@ const toolGroup = (ctx: TurnContext, calls: ReadonlyArray<FunctionCallPart>): Ef
     return Effect.succeed(transferResponse(call, target))
   }
   if (calls.length === 1) {
-    return Effect.mapBoth(one(calls[0]), {
-      onFailure: (failure) => toToolCallFailed([failure]),
-      onSuccess: (response): GroupOutcome => ({ responses: [response], handoff: transfer })
+    return Effect.matchEffect(one(calls[0]), {
+      onFailure: (failure) => Effect.fail(toToolCallFailed([failure])),
+      onSuccess: (response) => then({ responses: [response], handoff: transfer })
     })
   }
-  return Effect.forEach(calls, one, { concurrency: ctx.policy.toolConcurrency }).pipe(
-    Effect.catchAllCause((cause) => {
+  const skipped = (call: FunctionCallPart) => {
+    if (ctx.compiled.handoffs.has(call.name)) return
+    publishCall(ctx, call, Event.ToolCallStarted, { args: call.args })
+    publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "sibling-failed" })
+  }
+  return Effect.matchCauseEffect(forEachConcurrent(calls, one, ctx.policy.toolConcurrency, skipped), {
+    onFailure: (cause) => {
       const failures = Array.from(Cause.failures(cause))
       return failures.length === 0 ? Effect.failCause(cause as Cause.Cause<never>) : Effect.fail(toToolCallFailed(failures))
-    }),
-    Effect.map((responses): GroupOutcome => ({ responses, handoff: transfer }))
-  )
+    },
+    onSuccess: (responses) => then({ responses, handoff: transfer })
+  })
 }
 
-/** Run one tool call and publish exactly one terminal event for it. */
+/** Whether a codec stopped at an asynchronous transformation (the synchronous one cannot run it). */
+const isForbidden = (issue: ParseResult.ParseIssue): boolean => {
+  switch (issue._tag) {
+    case "Forbidden":
+      return true
+    case "Composite":
+      return Array.isArray(issue.issues) ? issue.issues.some(isForbidden) : isForbidden(issue.issues as ParseResult.ParseIssue)
+    case "Pointer":
+    case "Refinement":
+    case "Transformation":
+      return isForbidden(issue.issue)
+    default:
+      return false
+  }
+}
+
+/** Answer the model that the arguments of `call` are invalid. */
+const invalidArguments = (ctx: TurnContext, call: FunctionCallPart, issue: ParseResult.ParseIssue): FunctionResponsePart => {
+  const message = `Invalid arguments for tool "${call.name}": ${ParseResult.TreeFormatter.formatIssueSync(issue)}`
+  publishCall(ctx, call, Event.ToolCallFailed, { kind: "invalid-arguments", error: message, reported: true })
+  return errorResponse(call, message)
+}
+
+const interruptReason = (group: { readonly failed: boolean }) => group.failed ? "sibling-failed" as const : "run-interrupted" as const
+
+/**
+ * Run one tool call and publish exactly one terminal event for it. Arguments are decoded
+ * synchronously when the schema allows it (as an effect otherwise); invalid ones go back to the
+ * model as an error.
+ */
 const runCall = (
   ctx: TurnContext,
   group: { failed: boolean },
   call: FunctionCallPart
-): Effect.Effect<FunctionResponsePart, CallFailure, any> =>
-  Effect.suspend(() => {
-    const { path, state, turn } = ctx
-    const emit = state.sink.emit
-    const base = () => ({
-      runId: state.runId,
-      agent: path,
-      turn,
-      timestamp: state.clock.unsafeCurrentTimeMillis(),
-      callId: call.id,
-      tool: call.name
-    })
-    emit(event(Event.ToolCallStarted, base(), { args: call.args }))
-    const tool = ctx.compiled.tools.get(call.name)
-    if (tool === undefined) {
-      const message = `Unknown tool "${call.name}". Available tools: ${ctx.compiled.available}.`
-      emit(event(Event.ToolCallFailed, base(), { kind: "unknown-tool", error: message, reported: true }))
-      return Effect.succeed(errorResponse(call, message))
-    }
-    const failFast = (tool.onFailure ?? ctx.policy.toolFailure) === "fail-fast"
-    let open = true
-    const close = (event: Event.ToolCallTerminal) => {
-      open = false
-      emit(event)
-    }
-    return tool.decodeArgs(call.args).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => {
-          const message = `Invalid arguments for tool "${call.name}": ${ParseResult.TreeFormatter.formatErrorSync(error)}`
-          close(event(Event.ToolCallFailed, base(), { kind: "invalid-arguments", error: message, reported: true }))
-          return Effect.succeed(errorResponse(call, message))
-        },
-        onSuccess: (params) =>
-          Effect.flatMap(Effect.exit(executeTool(tool, params, call.id)), (exit) => {
-            if (Exit.isSuccess(exit)) {
-              close(event(Event.ToolCallSucceeded, base(), { output: exit.value }))
-              return Effect.succeed<FunctionResponsePart>({
-                _tag: "FunctionResponse",
-                id: call.id,
-                name: call.name,
-                output: capOutput(exit.value, ctx.policy.maxToolOutputChars),
-                isError: false
-              })
-            }
-            const failure = Cause.failureOption(exit.cause)
-            let message: string
-            if (failure._tag === "Some" && failure.value instanceof ToolTimeout) {
-              message = failure.value.message
-              close(event(Event.ToolCallInterrupted, base(), { reason: "timeout" }))
-            } else {
-              const kind = failure._tag === "Some"
-                ? failure.value instanceof ToolResultInvalid ? "invalid-result" : "failure"
-                : Cause.isDie(exit.cause)
-                ? "defect"
-                : "failure"
-              message = kind === "defect"
-                ? `Tool "${call.name}" crashed: ${describeError(Cause.squash(exit.cause))}`
-                : failure._tag === "Some"
-                ? describeError(failure.value as unknown)
-                : `Tool "${call.name}" was interrupted`
-              close(event(Event.ToolCallFailed, base(), { kind, error: message, reported: !failFast }))
-            }
-            if (failFast) {
-              group.failed = true
-              return Effect.fail(new CallFailure(call.name, call.id, exit.cause))
-            }
-            return Effect.succeed(errorResponse(call, message))
-          })
-      }),
-      Effect.onInterrupt(() =>
-        Effect.sync(() => {
-          if (open) close(event(Event.ToolCallInterrupted, base(), { reason: group.failed ? "sibling-failed" : "run-interrupted" }))
-        })
-      )
-    )
-  })
+): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
+  publishCall(ctx, call, Event.ToolCallStarted, { args: call.args })
+  const runnable = ctx.compiled.tools.get(call.name)
+  if (runnable === undefined) {
+    const message = `Unknown tool "${call.name}". Available tools: ${ctx.compiled.available}.`
+    publishCall(ctx, call, Event.ToolCallFailed, { kind: "unknown-tool", error: message, reported: true })
+    return Effect.succeed(errorResponse(call, message))
+  }
+  const decoded = runnable.decode(call.args)
+  if (decoded._tag === "Right") return invoke(ctx, group, call, runnable, decoded.right)
+  if (!isForbidden(decoded.left)) return Effect.succeed(invalidArguments(ctx, call, decoded.left))
+  return Effect.flatMap(
+    Effect.onInterrupt(
+      Effect.either(runnable.tool.decodeArgs(call.args)),
+      () => Effect.sync(() => publishCall(ctx, call, Event.ToolCallInterrupted, { reason: interruptReason(group) }))
+    ),
+    (params) =>
+      params._tag === "Left"
+        ? Effect.succeed(invalidArguments(ctx, call, params.left.issue))
+        : invoke(ctx, group, call, runnable, params.right)
+  )
+}
 
-/** The handler with its scope, retry, timeout and result encoding. */
+/**
+ * Run the handler of a call with decoded arguments, then publish its terminal event.
+ *
+ * Everything after the handler runs uninterruptibly, so an outcome is always published. The
+ * handler's own outcome is read by `Effect.exit` inside the interruptible region: when the
+ * fiber itself is interrupted (the run, or a failing sibling) that step is skipped and the call
+ * ends as interrupted. A scoped tool's `Scope` goes in the fiber's context for the handler and
+ * is closed, whatever the outcome, before the terminal event.
+ */
+const invoke = (
+  ctx: TurnContext,
+  group: { failed: boolean },
+  call: FunctionCallPart,
+  runnable: Runnable,
+  params: unknown
+): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
+  const tool = runnable.tool
+  const failFast = (tool.onFailure ?? ctx.policy.toolFailure) === "fail-fast"
+
+  /** The handler and its resources are done: answer the model, or fail the group under `fail-fast`. */
+  const ended = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<FunctionResponsePart, CallFailure> => {
+    if (Exit.isSuccess(exit)) {
+      publishCall(ctx, call, Event.ToolCallSucceeded, { output: exit.value })
+      return Effect.succeed<FunctionResponsePart>({
+        _tag: "FunctionResponse",
+        id: call.id,
+        name: call.name,
+        output: capOutput(exit.value, ctx.policy.maxToolOutputChars),
+        isError: false
+      })
+    }
+    const failure = Cause.failureOption(exit.cause)
+    let message: string
+    if (failure._tag === "Some" && failure.value instanceof ToolTimeout) {
+      message = failure.value.message
+      publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "timeout" })
+    } else {
+      const kind = failure._tag === "Some"
+        ? failure.value instanceof ToolResultInvalid ? "invalid-result" : "failure"
+        : Cause.isDie(exit.cause)
+        ? "defect"
+        : "failure"
+      message = kind === "defect"
+        ? crashMessage(tool, exit.cause)
+        : failure._tag === "Some"
+        ? describeError(failure.value as unknown)
+        : `Tool "${call.name}" was interrupted`
+      publishCall(ctx, call, Event.ToolCallFailed, { kind, error: message, reported: !failFast })
+    }
+    if (failFast) {
+      group.failed = true
+      return Effect.fail(new CallFailure(call.name, call.id, exit.cause))
+    }
+    return Effect.succeed(errorResponse(call, message))
+  }
+
+  /** The fiber was interrupted: the call ends as interrupted and the interruption goes on. */
+  const interrupted = (cause: Cause.Cause<unknown>): Effect.Effect<never> => {
+    publishCall(ctx, call, Event.ToolCallInterrupted, { reason: interruptReason(group) })
+    return Effect.failCause(cause as Cause.Cause<never>)
+  }
+
+  return Effect.uninterruptibleMask((restore) => {
+    /** Encode a result for the model; a schema with asynchronous transformations is run interruptibly. */
+    const encoded = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<FunctionResponsePart, CallFailure> => {
+      if (Exit.isFailure(exit)) return ended(exit)
+      const result = runnable.encode(exit.value)
+      if (result._tag === "Right") return ended(Exit.succeed(result.right))
+      if (!isForbidden(result.left)) return ended(Exit.fail(runnable.invalidResult(result.left, call.id)))
+      return Effect.matchCauseEffect(
+        restore(Effect.exit(Effect.mapError(tool.encodeResult(exit.value), (error) => runnable.invalidResult(error.issue, call.id)))),
+        { onSuccess: ended, onFailure: interrupted }
+      )
+    }
+    const body = restore(Effect.exit(executeTool(tool, params, call.id)))
+    if (!tool.scoped || tool.retry !== undefined) return Effect.matchCauseEffect(body, { onSuccess: encoded, onFailure: interrupted })
+    // a retried handler is scoped per attempt instead (see `executeTool`)
+    return Effect.flatMap(Scope.make(), (scope) =>
+      Effect.withFiberRuntime((fiber) => {
+        const context = fiber.currentContext
+        const release = <A>(exit: Exit.Exit<unknown, unknown>, then: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<A, CallFailure>) =>
+          Effect.zipRight(
+            FiberRef.set(FiberRef.currentContext, context),
+            Effect.flatMap(Effect.exit(Scope.close(scope, exit)), (closed) =>
+              then(
+                Exit.isSuccess(closed)
+                  ? exit
+                  : Exit.failCause(Exit.isSuccess(exit) ? closed.cause : Cause.sequential(exit.cause, closed.cause))
+              ))
+          )
+        return Effect.zipRight(
+          FiberRef.set(FiberRef.currentContext, Context.add(context, Scope.Scope, scope)),
+          Effect.matchCauseEffect(body, {
+            onSuccess: (exit) => release(exit, encoded),
+            onFailure: (cause) => release(Exit.failCause(cause), (exit) => interrupted(Exit.isSuccess(exit) ? cause : exit.cause))
+          })
+        )
+      }))
+  })
+}
+
+/** The message of a call whose handler died; a handler that needs an undeclared `Scope` is told how to declare it. */
+const crashMessage = (tool: Tool.Any, cause: Cause.Cause<unknown>): string => {
+  const error = describeError(Cause.squash(cause))
+  return !tool.scoped && error.includes("Service not found: effect/Scope")
+    ? `Tool "${tool.name}" crashed: its handler acquires scoped resources but the tool has no scope; make it with \`scoped: true\` (${error})`
+    : `Tool "${tool.name}" crashed: ${error}`
+}
+
+/** The handler with its retry and timeout. */
 const executeTool = (tool: Tool.Any, params: unknown, callId: string): Effect.Effect<unknown, unknown, any> => {
-  let effect: Effect.Effect<unknown, unknown, any> = tool.scoped ? Effect.scoped(tool.handler(params)) : tool.handler(params)
-  if (tool.retry !== undefined) effect = Effect.retry(effect, tool.retry)
+  let effect: Effect.Effect<unknown, unknown, any> = tool.handler(params)
+  if (tool.retry !== undefined) effect = Effect.retry(tool.scoped ? Effect.scoped(effect) : effect, tool.retry)
   const timeout = tool.timeout
   if (timeout !== undefined) {
     effect = timeoutFail(effect, timeout, () => new ToolTimeout({ tool: tool.name, callId, after: timeout }))
   }
-  return Effect.flatMap(effect, (value) =>
-    Effect.mapError(
-      tool.encodeResult(value),
-      (error) => new ToolResultInvalid({ tool: tool.name, callId, detail: ParseResult.TreeFormatter.formatErrorSync(error) })
-    ))
+  return effect
 }
