@@ -17,9 +17,11 @@
  * does); a fresh model is made for every round.
  *
  * Figures: CPU time (`process.cpuUsage`, user + system) and wall time per run, the median of
- * several rounds after a warm-up. Run: `npx tsx bench/overhead.ts` (optional filters:
- * `--scenario a|b`, `--variant runPromise|program|promise`, `--rounds n`). This is not a test:
- * it never fails, it reports.
+ * several rounds after a warm-up. Run: `npm run bench` (bundles this file with esbuild, as a
+ * production build would, and runs it on node; options after `--`: `--scenario a|b`,
+ * `--variant runPromise|program|promise`, `--rounds n`). Under `tsx` it runs too, but `tsx`
+ * wraps every closure for `keepNames`, which roughly doubles what a run costs. This is not a
+ * test: it never fails, it reports.
  */
 import { Agent, type Content, Model, Tool } from "@effect-agents/core"
 import { ScriptedModel } from "@effect-agents/testing"
@@ -246,10 +248,15 @@ const line = (cells: ReadonlyArray<string>) =>
   cells.map((cell, i) => i < 2 ? cell.padEnd(columns[i]) : cell.padStart(columns[i])).join("")
 const us = (n: number) => n.toFixed(1)
 
+/** Whether this runs from TypeScript source (under `tsx`) rather than from the compiled bundle. */
+const fromSource = import.meta.url.endsWith(".ts")
+
 console.log(
   `effect-agents run overhead — Node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}; ` +
-    `median of ${rounds} rounds of ~${roundMillis} ms each; zero-latency model\n`
+    `median of ${rounds} rounds of ~${roundMillis} ms each; zero-latency model; ` +
+    (fromSource ? "from TypeScript source (tsx: closures wrapped for keepNames)" : "compiled bundle") + "\n"
 )
+if (fromSource) console.log("Note: the targets are for compiled code; `npm run bench` bundles and runs it.\n")
 console.log(line(["scenario", "variant", "runs/round", "CPU µs/run", "CPU min–max", "wall µs/run", "CPU ×Promise"]))
 console.log("-".repeat(columns.reduce((a, b) => a + b)))
 for (const scenario of scenarios) {

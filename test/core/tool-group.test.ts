@@ -143,6 +143,35 @@ describe("tool-call group: fail-fast", () => {
       assert.deepStrictEqual(AgentEvent.invariantViolations(events), [])
     }).pipe(Effect.provide(ScriptedModel.layer([ScriptedModel.callTools([{ name: "bad" }, { name: "slow" }])]))))
 
+  it.effect("a call failing before its siblings began stops them: each starts and ends as interrupted at that instant, its handler never run", () =>
+    Effect.gen(function*() {
+      const ran: Array<string> = []
+      const instant = Tool.make("instant", {
+        description: "Fails at once",
+        parameters: NoArgs,
+        handler: () => Effect.fail(new Boom({ message: "instant broke" }))
+      })
+      const watched = (name: string) =>
+        Tool.make(name, {
+          description: "Records that it ran",
+          scoped: true,
+          parameters: NoArgs,
+          handler: () => Effect.sync(() => ran.push(name))
+        })
+      const agent = Agent.make({ name: "math", instructions: "", tools: [instant, watched("first"), watched("second")] })
+      const { events, exit } = yield* streamFor(agent, "go", 0)
+      assert.deepStrictEqual(toolCallFailed(exit).calls, [{ tool: "instant", callId: "call_1_0" }])
+      assert.deepStrictEqual(ran, [])
+      const ends = events.filter(AgentEvent.isToolCallTerminal).map((e) =>
+        [e.tool, e._tag === "ToolCallInterrupted" ? e.reason : e._tag, e.timestamp]
+      )
+      assert.deepStrictEqual(ends, [["instant", "ToolCallFailed", 0], ["first", "sibling-failed", 0], ["second", "sibling-failed", 0]])
+      assert.deepStrictEqual(ofTag(events, "ToolCallStarted").map((e) => e.tool), ["instant", "first", "second"])
+      assert.deepStrictEqual(AgentEvent.invariantViolations(events), [])
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.callTools([{ name: "instant" }, { name: "first" }, { name: "second" }])
+    ]))))
+
   it.effect("the run fails with ToolCallFailed whose cause holds the real failure and no interruption", () =>
     Effect.gen(function*() {
       const agent = Agent.make({ name: "math", instructions: "", tools: [sleeper("slow", 10_000), failing("bad", 100)] })

@@ -5,7 +5,7 @@
 import { Agent, AgentError, AgentEvent, Model, Tool, Toolkit } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Context, Effect, Fiber, Layer, Ref, Schema, Stream, TestClock } from "effect"
+import { Clock, Context, Effect, Fiber, Layer, ParseResult, Ref, Schema, Stream, TestClock } from "effect"
 import { ofTag, runFor } from "../support/agents.js"
 
 const requests = ScriptedModel.ScriptedModel.pipe(Effect.flatMap((m) => m.requests))
@@ -104,6 +104,50 @@ describe("tool results", () => {
       assert.deepStrictEqual(seen, [{ at: new Date("2025-01-01T00:00:00.000Z"), times: 3 }])
     }).pipe(Effect.provide(ScriptedModel.layer([
       ScriptedModel.callTools([{ name: "later", args: { at: "2025-01-01T00:00:00.000Z", times: "3" } }]),
+      ScriptedModel.text("ok")
+    ]))))
+})
+
+/** A number sent as a string, decoded and encoded after 10 ms (asynchronous transformations). */
+const SlowNumber = Schema.transformOrFail(Schema.String, Schema.Number, {
+  strict: true,
+  decode: (text, _, ast) =>
+    Effect.zipRight(
+      Effect.sleep("10 millis"),
+      Number.isNaN(Number(text)) ? ParseResult.fail(new ParseResult.Type(ast, text, "not a number")) : ParseResult.succeed(Number(text))
+    ),
+  encode: (n) => Effect.as(Effect.sleep("10 millis"), String(n))
+})
+
+describe("tool schemas with asynchronous transformations", () => {
+  const double = Tool.make("double", {
+    description: "Doubles a number",
+    parameters: Schema.Struct({ n: SlowNumber }),
+    success: SlowNumber,
+    handler: ({ n }) => Effect.succeed(n * 2)
+  })
+  const agent = Agent.make({ name: "math", instructions: "", tools: [double], policy: { toolFailure: "report" } })
+
+  it.effect("arguments and results are decoded and encoded as effects, on the clock", () =>
+    Effect.gen(function*() {
+      const result = yield* runFor(agent, "go", 20)
+      assert.deepStrictEqual(ofTag(result.events, "ToolCallSucceeded").map((e) => [e.output, e.timestamp]), [["42", 20]])
+      assert.deepStrictEqual(yield* lastResponses, [{ _tag: "FunctionResponse", id: "call_1_0", name: "double", output: "42", isError: false }])
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.callTools([{ name: "double", args: { n: "21" } }]),
+      ScriptedModel.text("ok")
+    ]))))
+
+  it.effect("arguments an asynchronous transformation rejects go back to the model as invalid", () =>
+    Effect.gen(function*() {
+      const result = yield* runFor(agent, "go", 10)
+      assert.deepStrictEqual(ofTag(result.events, "ToolCallFailed").map((e) => [e.kind, e.error, e.timestamp]), [[
+        "invalid-arguments",
+        "Invalid arguments for tool \"double\": { readonly n: (string <-> number) }\n└─ [\"n\"]\n   └─ (string <-> number)\n      └─ Transformation process failure\n         └─ not a number",
+        10
+      ]])
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.callTools([{ name: "double", args: { n: "x" } }]),
       ScriptedModel.text("ok")
     ]))))
 })
@@ -252,6 +296,42 @@ describe("tool handlers", () => {
     }).pipe(Effect.provide(ScriptedModel.layer([
       ScriptedModel.callTools([{ name: "divide", args: { a: 1, b: 0 } }]),
       ScriptedModel.text("cannot")
+    ]))))
+
+  it.effect("a handler needing a Scope without `scoped: true` does not compile; forced through, its call crashes saying how to fix it", () =>
+    Effect.gen(function*() {
+      // @ts-expect-error the compiler asks for `scoped: true`
+      const open = Tool.make("open", {
+        description: "Opens a file",
+        parameters: Schema.Struct({}),
+        handler: () => Effect.as(Effect.addFinalizer(() => Effect.void), "opened")
+      })
+      const agent = Agent.make({ name: "files", instructions: "", tools: [open], policy: { toolFailure: "report" } })
+      const result = yield* runFor(agent, "go", 0)
+      const [failed] = ofTag(result.events, "ToolCallFailed")
+      assert.strictEqual(failed.kind, "defect")
+      assert.match(failed.error, /^Tool "open" crashed: its handler acquires scoped resources but the tool has no scope; make it with `scoped: true` \(.*Service not found: effect\/Scope/)
+    }).pipe(Effect.provide(ScriptedModel.layer([ScriptedModel.callTools([{ name: "open" }]), ScriptedModel.text("hm")]))))
+
+  it.effect("each call of a scoped tool has its own scope, closed when that call ends", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const hold = Tool.make("hold", {
+        description: "Holds a resource for a while",
+        scoped: true,
+        parameters: Schema.Struct({ millis: Schema.Number }),
+        handler: ({ millis }) =>
+          Effect.acquireRelease(
+            Effect.sync(() => log.push(`open ${millis}`)),
+            () => Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => log.push(`close ${millis}@${t}`)))
+          ).pipe(Effect.zipRight(Effect.sleep(millis)))
+      })
+      const agent = Agent.make({ name: "files", instructions: "", tools: [hold] })
+      yield* runFor(agent, "go", 300)
+      assert.deepStrictEqual(log, ["open 100", "open 300", "close 100@100", "close 300@300"])
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.callTools([{ name: "hold", args: { millis: 100 } }, { name: "hold", args: { millis: 300 } }]),
+      ScriptedModel.text("ok")
     ]))))
 
   it.effect("a handler defect is reported as kind defect with the crash message", () =>

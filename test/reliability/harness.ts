@@ -27,6 +27,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { createServer } from "node:http"
+import { type RecordedSpan, recordingTracer } from "../support/tracing.js"
 
 // -----------------------------------------------------------------------------
 // resources: every acquisition must be released
@@ -476,7 +477,7 @@ export const runViolations = (events: ReadonlyArray<AgentEvent.AgentEvent>, inte
 
 export interface Capture {
   readonly logs: Array<string>
-  readonly spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown>; readonly events: Array<string> }>
+  readonly spans: Array<RecordedSpan>
 }
 
 export const makeCapture = (): Capture => ({ logs: [], spans: [] })
@@ -493,55 +494,8 @@ export const captureLogger = (capture: Capture) =>
     })
   )
 
-class RecordingSpan implements Tracer.Span {
-  readonly _tag = "Span"
-  readonly spanId: string
-  readonly traceId = "trace"
-  readonly sampled = true
-  status: Tracer.SpanStatus
-  readonly attributes = new Map<string, unknown>()
-  readonly events: Array<string> = []
-  links: Array<Tracer.SpanLink>
-  constructor(
-    readonly name: string,
-    readonly parent: Option.Option<Tracer.AnySpan>,
-    readonly context: Context.Context<never>,
-    links: ReadonlyArray<Tracer.SpanLink>,
-    startTime: bigint,
-    readonly kind: Tracer.SpanKind,
-    id: number
-  ) {
-    this.spanId = `span${id}`
-    this.links = links.slice()
-    this.status = { _tag: "Started", startTime }
-  }
-  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>) {
-    this.status = { _tag: "Ended", startTime: this.status.startTime, endTime, exit }
-    if (Exit.isFailure(exit)) this.events.push(Cause.pretty(exit.cause))
-  }
-  attribute(key: string, value: unknown) {
-    this.attributes.set(key, value)
-  }
-  event(name: string, _startTime: bigint, attributes?: Record<string, unknown>) {
-    this.events.push(`${name} ${JSON.stringify(attributes ?? {})}`)
-  }
-  addLinks(links: ReadonlyArray<Tracer.SpanLink>) {
-    this.links.push(...links)
-  }
-}
-
 /** A Tracer recording every span, its attributes, its events and its failure. */
-export const captureTracer = (capture: Capture): Tracer.Tracer => {
-  let id = 0
-  return Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
-      const span = new RecordingSpan(name, parent, context, links, startTime, kind, id++)
-      capture.spans.push(span)
-      return span
-    },
-    context: (f) => f()
-  })
-}
+export const captureTracer = (capture: Capture): Tracer.Tracer => recordingTracer(capture.spans)
 
 /** Every string a cell emitted: errors (pretty cause and messages), events, logs, span names, attributes and events. */
 export const emittedStrings = (run: CellRun, capture: Capture): ReadonlyArray<string> => [

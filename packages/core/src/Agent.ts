@@ -225,6 +225,8 @@ export const stream: {
   <R>(self: Agent<R>, input: Input): Stream.Stream<AgentEvent, AgentError, Model | R> => internal.stream(self, input)
 )
 
+const AsToolInput = Schema.Struct({ input: Schema.String.annotations({ description: "The task for the agent" }) })
+
 /**
  * Expose an agent as a tool: the calling agent delegates a task and gets the sub-agent's
  * answer back as the tool result (the conversation stays with the caller). The sub-agent's
@@ -254,5 +256,3 @@ export const asTool = <R, const Name extends string = string>(
     // the sub-agent's own requirements (`R`) never include a `Scope`: its tools scope their own calls
     handler: ({ input }) => internal.runNested(agent, input) as Effect.Effect<string, AgentError, Model>
   })) as Tool.Tool<Name, { readonly input: string }, string, AgentError, Model | R>
-
-const AsToolInput = Schema.Struct({ input: Schema.String.annotations({ description: "The task for the agent" }) })

@@ -178,15 +178,16 @@ const partsOf = (step: Step, request: Model.ModelRequest): Array<Content.Part> =
   }
   if (step.calls !== undefined && step.calls.length > 0) {
     const turn = modelTurns(request.contents) + 1
-    step.calls.forEach((call, i) => {
-      parts.push({
-        _tag: "FunctionCall",
-        id: call.id ?? `call_${turn}_${i}`,
-        name: call.name,
-        args: call.args ?? {},
-        ...(call.metadata ? { metadata: call.metadata } : {})
-      })
-    })
+    for (let i = 0; i < step.calls.length; i++) {
+      const call = step.calls[i]
+      const id = call.id ?? `call_${turn}_${i}`
+      const args = call.args ?? {}
+      parts.push(
+        call.metadata
+          ? { _tag: "FunctionCall", id, name: call.name, args, metadata: call.metadata }
+          : { _tag: "FunctionCall", id, name: call.name, args }
+      )
+    }
   }
   return parts
 }

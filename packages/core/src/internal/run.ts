@@ -189,7 +189,11 @@ const normalize = (input: Agent.Input): { readonly prompt: string; readonly hist
   return { prompt: input.prompt, history }
 }
 
-const runIdOf = (n: number) => (n >>> 0).toString(16).padStart(8, "0")
+/** Eight hex digits. */
+const runIdOf = (n: number) => {
+  const hex = (n >>> 0).toString(16)
+  return hex.length === 8 ? hex : "0000000".slice(hex.length - 1) + hex
+}
 
 /** Run a conversation, publishing to `sink`. `path` is the root agent path (`caller/sub` when nested). */
 const execute = <R>(
