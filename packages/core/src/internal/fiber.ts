@@ -64,7 +64,9 @@ export const timeoutFail = <A, E, R, E2>(
 /**
  * `Effect.forEach(items, f, { concurrency })` with fail-fast TaskGroup semantics, for the hot
  * path: at most `concurrency` child fibers (workers), each started immediately, take the items
- * in order. The first item that does not succeed stops the group: no further item starts and
+ * in order. A worker takes the next item as soon as it is done with one, and a worker starts only
+ * while items remain, so items that complete in process all run in the first worker, and items
+ * that wait each get a worker of their own, up to `concurrency`. The first item that does not succeed stops the group: no further item starts and
  * every running sibling is interrupted at that instant (its finalizers run). The effect ends
  * when every worker has ended: with the results in item order, or with the causes of every item
  * that failed (`Cause.parallel`), without the interruptions the group itself caused. Interrupting
@@ -119,7 +121,8 @@ export const forEachConcurrent = <A, B, E, R>(
         settle()
       }
       const workers = Math.min(n, concurrency === "unbounded" ? n : Math.max(1, concurrency))
-      for (let w = 0; w < workers && !stopped; w++) {
+      // a worker that found every item taken would end at once: none is started then
+      for (let w = 0; w < workers && !stopped && next < n; w++) {
         const fiber = Runtime.runFork(runtime, work)
         live.add(fiber)
         fiber.addObserver(onExit(fiber))
