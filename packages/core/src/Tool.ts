@@ -1,6 +1,7 @@
 /**
  * Tools: functions the model may call, with Schema-checked arguments and results, and
- * declarative `timeout`, `retry` and `onFailure`.
+ * declarative `timeout`, `retry` and `onFailure`. A tool whose handler acquires resources is
+ * made with `scoped: true`: each call then has its own `Scope`, closed when the call ends.
  *
  * Everything that can be built once per tool is built in the constructor: the JSON Schema
  * declaration, the argument decoder and the result encoder.
