@@ -64,13 +64,15 @@ export const timeoutFail = <A, E, R, E2>(
 /**
  * `Effect.forEach(items, f, { concurrency })` with fail-fast TaskGroup semantics, for the hot
  * path: at most `concurrency` child fibers (workers), each started immediately, take the items
- * in order. A worker takes the next item as soon as it is done with one, and a worker starts only
- * while items remain, so items that complete in process all run in the first worker, and items
- * that wait each get a worker of their own, up to `concurrency`. The first item that does not succeed stops the group: no further item starts and
- * every running sibling is interrupted at that instant (its finalizers run). The effect ends
- * when every worker has ended: with the results in item order, or with the causes of every item
- * that failed (`Cause.parallel`), without the interruptions the group itself caused. Interrupting
- * the caller interrupts and awaits every worker.
+ * in order. A worker takes the next item as soon as it is done with one, and a worker starts
+ * only while items remain: items that complete in process all run in the first worker, items
+ * that wait each get a worker of their own, up to `concurrency`.
+ *
+ * The first item that does not succeed stops the group: no further item starts and every
+ * running sibling is interrupted at that instant (its finalizers run). The effect ends when
+ * every worker has ended: with the results in item order, or with the causes of every item that
+ * failed (`Cause.parallel`), without the interruptions the group itself caused. Interrupting the
+ * caller interrupts and awaits every worker.
  *
  * Since a worker runs at once, an item can fail before the workers after it have started. The
  * items those workers would have started at that instant are handed to `onSkipped`, so a caller
@@ -128,8 +130,9 @@ export const forEachConcurrent = <A, B, E, R>(
         fiber.addObserver(onExit(fiber))
       }
       starting = false
-      for (let i = next; i < workers; i++) onSkipped(items[i], i)
-      next = Math.max(next, workers)
+      if (stopped) {
+        for (let i = next; i < workers; i++) onSkipped(items[i], i)
+      }
       settle()
       return Effect.suspend(() => {
         settled = true
