@@ -5,8 +5,8 @@
 import { Agent, AgentError, AgentEvent, Model, Tool, Toolkit } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Context, Effect, Fiber, Layer, ParseResult, Ref, Schema, Stream, TestClock } from "effect"
-import { ofTag, runFor } from "../support/agents.js"
+import { Clock, Context, Effect, Exit, Fiber, Layer, ParseResult, Ref, Schema, Stream, TestClock } from "effect"
+import { ofTag, runFor, streamFor } from "../support/agents.js"
 
 const requests = ScriptedModel.ScriptedModel.pipe(Effect.flatMap((m) => m.requests))
 
@@ -136,6 +136,24 @@ describe("tool schemas with asynchronous transformations", () => {
     }).pipe(Effect.provide(ScriptedModel.layer([
       ScriptedModel.callTools([{ name: "double", args: { n: "21" } }]),
       ScriptedModel.text("ok")
+    ]))))
+
+  it.effect("a call still decoding its arguments when a sibling fails ends as interrupted at that instant", () =>
+    Effect.gen(function*() {
+      const broken = Tool.make("broken", {
+        description: "Fails after 5 ms",
+        parameters: Schema.Struct({}),
+        handler: () => Effect.zipRight(Effect.sleep("5 millis"), Effect.fail("broken"))
+      })
+      const strict = Agent.make({ name: "math", instructions: "", tools: [double, broken] })
+      const { events, exit } = yield* streamFor(strict, "go", 5)
+      assert.isTrue(Exit.isFailure(exit))
+      const ends = events.filter(AgentEvent.isToolCallTerminal).map((e) =>
+        [e.tool, e._tag === "ToolCallInterrupted" ? e.reason : e._tag, e.timestamp]
+      )
+      assert.deepStrictEqual(ends, [["broken", "ToolCallFailed", 5], ["double", "sibling-failed", 5]])
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.callTools([{ name: "double", args: { n: "21" } }, { name: "broken" }])
     ]))))
 
   it.effect("arguments an asynchronous transformation rejects go back to the model as invalid", () =>
@@ -333,6 +351,29 @@ describe("tool handlers", () => {
       ScriptedModel.callTools([{ name: "hold", args: { millis: 100 } }, { name: "hold", args: { millis: 300 } }]),
       ScriptedModel.text("ok")
     ]))))
+
+  it.effect("a scoped resource whose release dies turns its call into a defect, reported after the release ran", () =>
+    Effect.gen(function*() {
+      const released: Array<string> = []
+      const leaky = Tool.make("leaky", {
+        description: "Holds a resource whose release crashes",
+        scoped: true,
+        parameters: Schema.Struct({}),
+        handler: () =>
+          Effect.as(
+            Effect.acquireRelease(Effect.void, () =>
+              Effect.zipRight(Effect.sync(() => released.push("released")), Effect.die(new Error("release crashed")))),
+            "ok"
+          )
+      })
+      const agent = Agent.make({ name: "files", instructions: "", tools: [leaky], policy: { toolFailure: "report" } })
+      const result = yield* runFor(agent, "go", 0)
+      assert.deepStrictEqual(released, ["released"])
+      assert.deepStrictEqual(ofTag(result.events, "ToolCallFailed").map((e) => [e.kind, e.error]), [
+        ["defect", "Tool \"leaky\" crashed: release crashed"]
+      ])
+      assert.deepStrictEqual(ofTag(result.events, "ToolCallSucceeded"), [])
+    }).pipe(Effect.provide(ScriptedModel.layer([ScriptedModel.callTools([{ name: "leaky" }]), ScriptedModel.text("hm")]))))
 
   it.effect("a handler defect is reported as kind defect with the crash message", () =>
     Effect.gen(function*() {
