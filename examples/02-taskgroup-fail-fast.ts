@@ -27,63 +27,25 @@ import { Agent, AgentError, type AgentEvent, Tool } from "@effect-agents/core"
 import { ScriptedModel } from "@effect-agents/testing"
 import { Cause, Clock, Console, Deferred, Effect, Either, Schema, Stream } from "effect"
 import { createServer } from "node:http"
+import * as Timeline from "./timeline.js"
 
 // -----------------------------------------------------------------------------
 // timeline
 // -----------------------------------------------------------------------------
 
-let start = 0
-const pad = (s: string, n: number) => s.length >= n ? s : s + " ".repeat(n - s.length)
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at - start).padStart(6)} ms  ${pad(who, 10)} ${pad(what, 22)} ${detail}`.trimEnd()
-
-/** A line of the timeline stamped with the Effect clock. */
-const note = (who: string, what: string, detail = "") =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Console.log(row(now, who, what, detail)))
-
-/** The same, from plain Promise callbacks (real clock: `Date.now()` is what `Clock` reads). */
-const noteNow = (who: string, what: string, detail = "") => console.log(row(Date.now(), who, what, detail))
-
-const show = (value: unknown) => JSON.stringify(value)
-
-const describeEvent = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "RunStarted":
-      return show(event.input)
-    case "TurnStarted":
-      return `turn ${event.turn}`
-    case "ModelRequested":
-      return `attempt ${event.attempt}`
-    case "ModelResponded":
-      return event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : show(event.text)
-    case "ToolCallStarted":
-      return `${event.tool} (${event.callId}) ${show(event.args)}`
-    case "ToolCallSucceeded":
-      return `${event.tool} -> ${show(event.output)}`
-    case "ToolCallFailed":
-      return `${event.tool}: ${event.error} (${event.reported ? "reported to the model" : "fails the run"})`
-    case "ToolCallInterrupted":
-      return `${event.tool} (${event.reason})`
-    case "RunCompleted":
-      return show(event.text)
-    case "RunFailed":
-      return `${event.error}`
-    default:
-      return ""
-  }
-}
+/** Real clock: `printRun` sets the time origin when each run starts. */
+const timeline = Timeline.make({ who: 10, what: 22 })
+const { note, noteNow } = timeline
 
 /** Run the agent as a stream and print each event the moment it is published. */
-const timeline = (agent: Agent.Agent<never>, prompt: string) =>
+const printRun = (agent: Agent.Agent<never>, prompt: string) =>
   Effect.gen(function*() {
-    start = yield* Clock.currentTimeMillis
+    timeline.start = yield* Clock.currentTimeMillis
     const events: Array<AgentEvent.AgentEvent> = []
     const outcome = yield* Agent.stream(agent, prompt).pipe(
       Stream.runForEach((event) => {
         events.push(event)
-        return event._tag === "TextDelta"
-          ? Effect.void
-          : Console.log(row(event.timestamp, event.agent, event._tag, describeEvent(event)))
+        return timeline.printEvent(event)
       }),
       Effect.either
     )
@@ -185,8 +147,6 @@ const prompt = "Check order #1042: reserve the stock, quote shipping, run the fr
 // the program
 // -----------------------------------------------------------------------------
 
-const header = `${"t".padStart(6)}     ${pad("agent", 10)} ${pad("event", 22)} detail`
-
 const program = Effect.gen(function*() {
   const hungUp = yield* Deferred.make<void>()
   const carrierUrl = yield* carrier(hungUp)
@@ -213,8 +173,8 @@ const program = Effect.gen(function*() {
     ]))
   )
 
-  yield* Console.log(`Part 1 — toolFailure: "fail-fast" (asyncio TaskGroup)\n\n${header}`)
-  const failFast = yield* timeline(shop, prompt).pipe(
+  yield* Console.log(`Part 1 — toolFailure: "fail-fast" (asyncio TaskGroup)\n\n${timeline.header}`)
+  const failFast = yield* printRun(shop, prompt).pipe(
     Effect.provide(ScriptedModel.layer([ScriptedModel.callTools(calls)]))
   )
   // the server learns of the hang-up when its socket closes, a moment after the abort
@@ -248,14 +208,14 @@ const program = Effect.gen(function*() {
     ["the carrier server saw the client hang up", yield* Deferred.isDone(hungUp)]
   )
 
-  yield* Console.log(`\nPart 2 — the same group under toolFailure: "report" (gather(return_exceptions=True))\n\n${header}`)
+  yield* Console.log(`\nPart 2 — the same group under toolFailure: "report" (gather(return_exceptions=True))\n\n${timeline.header}`)
   witness.lockReleased = false
   const reportModel = ScriptedModel.layer([
     ScriptedModel.callTools(calls),
     ScriptedModel.text("Stock reserved and shipping is EUR 4.90; the fraud check could not run, so I flagged the order for review.")
   ])
   const report = yield* Effect.gen(function*() {
-    const run = yield* timeline(shop.pipe(Agent.withPolicy({ toolFailure: "report" })), prompt)
+    const run = yield* printRun(shop.pipe(Agent.withPolicy({ toolFailure: "report" })), prompt)
     const requests = yield* Effect.flatMap(ScriptedModel.ScriptedModel, (model) => model.requests)
     return { ...run, requests }
   }).pipe(Effect.provide(reportModel))
@@ -263,7 +223,7 @@ const program = Effect.gen(function*() {
   yield* Console.log("\nWhat the model received on turn 2, in call order (not completion order):")
   for (const part of received) {
     if (part._tag === "FunctionResponse") {
-      yield* Console.log(`  ${pad(part.name, 22)} ${part.isError ? "error: " : ""}${part.isError ? String(part.output) : show(part.output)}`)
+      yield* Console.log(`  ${part.name.padEnd(22)} ${part.isError ? "error: " : ""}${part.isError ? String(part.output) : Timeline.show(part.output)}`)
     }
   }
   const names = received.flatMap((part) => part._tag === "FunctionResponse" ? [part.name] : [])

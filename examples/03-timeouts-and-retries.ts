@@ -26,51 +26,17 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Agent, AgentError, type AgentEvent, Tool } from "@effect-agents/core"
 import { ScriptedModel } from "@effect-agents/testing"
-import { Clock, Console, Duration, Effect, Either, Fiber, Schedule, Schema, Stream, TestClock, TestContext } from "effect"
+import { Console, Duration, Effect, Either, Fiber, Schedule, Schema, Stream, TestClock, TestContext } from "effect"
+import * as Timeline from "./timeline.js"
 
 // -----------------------------------------------------------------------------
 // timeline
 // -----------------------------------------------------------------------------
 
-const pad = (s: string, n: number) => s.length >= n ? s : s + " ".repeat(n - s.length)
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at).padStart(6)} ms  ${pad(who, 7)} ${pad(what, 20)} ${detail}`.trimEnd()
-const header = `${"t".padStart(6)}     ${pad("agent", 7)} ${pad("event", 20)} detail`
+const timeline = Timeline.make({ who: 7, what: 20 })
 
 /** A line from inside a tool, stamped with the (virtual) clock. */
-const note = (who: string, what: string) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Console.log(row(now, "travel", `  ${who}`, what)))
-
-const show = (value: unknown) => JSON.stringify(value)
-
-const describeEvent = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "RunStarted":
-      return show(event.input)
-    case "TurnStarted":
-      return `turn ${event.turn}`
-    case "ModelRequested":
-      return `attempt ${event.attempt}`
-    case "RetryScheduled":
-      return `attempt ${event.attempt} in ${event.delayMillis} ms, after ${event.error}: ${event.message}`
-    case "ModelResponded":
-      return event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : show(event.text)
-    case "ToolCallStarted":
-      return `${event.tool} (${event.callId})`
-    case "ToolCallSucceeded":
-      return `${event.tool} -> ${show(event.output)}`
-    case "ToolCallFailed":
-      return `${event.tool}: ${event.error}`
-    case "ToolCallInterrupted":
-      return `${event.tool} (${event.reason})`
-    case "RunCompleted":
-      return show(event.text)
-    case "RunFailed":
-      return `${event.error}: ${event.message}`
-    default:
-      return ""
-  }
-}
+const note = (who: string, what: string) => timeline.note("travel", `  ${who}`, what)
 
 // -----------------------------------------------------------------------------
 // tools
@@ -145,12 +111,12 @@ const model = ScriptedModel.layer([
 // -----------------------------------------------------------------------------
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`Virtual time (TestClock): every figure is an exact instant in ms.\n\n${header}`)
+  yield* Console.log(`Virtual time (TestClock): every figure is an exact instant in ms.\n\n${timeline.header}`)
   const events: Array<AgentEvent.AgentEvent> = []
   const run = yield* Agent.stream(travel, "Price booking BK-2291 in USD.").pipe(
     Stream.runForEach((event) => {
       events.push(event)
-      return event._tag === "TextDelta" ? Effect.void : Console.log(row(event.timestamp, event.agent, event._tag, describeEvent(event)))
+      return timeline.printEvent(event)
     }),
     Effect.either,
     Effect.fork
@@ -164,7 +130,7 @@ const program = Effect.gen(function*() {
   yield* Console.log("\nWhat the model received on turn 2 (the tool results, in call order):")
   for (const part of received) {
     if (part._tag === "FunctionResponse") {
-      yield* Console.log(`  ${pad(part.name, 18)} ${part.isError ? `error: ${String(part.output)}` : show(part.output)}`)
+      yield* Console.log(`  ${part.name.padEnd(18)} ${part.isError ? `error: ${String(part.output)}` : Timeline.show(part.output)}`)
     }
   }
 

@@ -22,36 +22,18 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Agent, AgentError, type AgentEvent, type Model, Orchestrate, Tool } from "@effect-agents/core"
 import { ScriptedModel } from "@effect-agents/testing"
 import { Cause, Clock, Console, Effect, Either, Exit, Schema, Stream } from "effect"
+import * as Timeline from "./timeline.js"
 
 // -----------------------------------------------------------------------------
 // timeline
 // -----------------------------------------------------------------------------
 
-let start = 0
-const pad = (s: string, n: number) => s.length >= n ? s : s + " ".repeat(n - s.length)
-const header = `${"t".padStart(6)}     ${pad("agent", 9)} ${pad("event", 20)} detail`
+/** Real clock: each part sets the time origin when it starts. */
+const timeline = Timeline.make({ who: 9, what: 20 })
 
-const detail = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "RunStarted":
-      return JSON.stringify(event.input)
-    case "ModelResponded":
-      return event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : ""
-    case "TextDelta":
-      return JSON.stringify(event.text)
-    case "ToolCallStarted":
-    case "ToolCallSucceeded":
-      return event.tool
-    case "ToolCallInterrupted":
-      return `${event.tool} (${event.reason})`
-    case "RunCompleted":
-      return JSON.stringify(event.text)
-    case "RunFailed":
-      return `${event.error}: ${event.message}`
-    default:
-      return ""
-  }
-}
+/** The shared detail, except that a model answer's text is not repeated: its `TextDelta`s showed it. */
+const detail = (event: AgentEvent.AgentEvent): string =>
+  event._tag === "ModelResponded" && event.functionCalls.length === 0 ? "" : Timeline.describeEvent(event)
 
 interface Received {
   readonly at: number
@@ -61,9 +43,9 @@ interface Received {
 /** Print an event the moment it is received, and keep when that was. */
 const print = (received: Array<Received>) => (event: AgentEvent.AgentEvent) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    received.push({ at: now - start, event })
+    received.push({ at: now - timeline.start, event })
     if (event._tag === "TurnStarted" || event._tag === "ModelRequested") return Effect.void
-    return Console.log(`${String(now - start).padStart(6)} ms  ${pad(event.agent, 9)} ${pad(event._tag, 20)} ${detail(event)}`)
+    return Console.log(timeline.row(now, event.agent, event._tag, detail(event)))
   })
 
 // -----------------------------------------------------------------------------
@@ -129,13 +111,13 @@ const program = Effect.gen(function*() {
     ))
   )
 
-  yield* Console.log(`Part 1 — Orchestrate.parallel([weather, hotels, flights], ...): events as they happen\n\n${header}`)
+  yield* Console.log(`Part 1 — Orchestrate.parallel([weather, hotels, flights], ...): events as they happen\n\n${timeline.header}`)
   const received: Array<Received> = []
-  start = yield* Clock.currentTimeMillis
+  timeline.start = yield* Clock.currentTimeMillis
   yield* Orchestrate.parallel([weather, hotels, flights], question).pipe(Stream.runForEach(print(received)))
   const doneAt = (agent: string) => received.find((r) => r.event.agent === agent && r.event._tag === "RunCompleted")?.at ?? NaN
   const indexOf = (agent: string, tag: string) => received.findIndex((r) => r.event.agent === agent && r.event._tag === tag)
-  const lag = Math.max(...received.map((r) => r.at - (r.event.timestamp - start)))
+  const lag = Math.max(...received.map((r) => r.at - (r.event.timestamp - timeline.start)))
   yield* Console.log(`
 weather answered at ${doneAt("weather")} ms, hotels at ${doneAt("hotels")} ms, flights at ${doneAt("flights")} ms.
 The asyncio recipe would have printed nothing before ~${doneAt("flights")} ms, then all ${received.length} events at once.`)
@@ -149,9 +131,9 @@ The asyncio recipe would have printed nothing before ~${doneAt("flights")} ms, t
     ["events of the three agents interleave", new Set(received.slice(0, 12).map((r) => r.event.agent)).size === 3]
   )
 
-  yield* Console.log(`\nPart 2 — Orchestrate.settle([flights, hotels, cars], ...): settle-all, outcomes in input order\n\n${header}`)
+  yield* Console.log(`\nPart 2 — Orchestrate.settle([flights, hotels, cars], ...): settle-all, outcomes in input order\n\n${timeline.header}`)
   const settled: Array<Received> = []
-  start = yield* Clock.currentTimeMillis
+  timeline.start = yield* Clock.currentTimeMillis
   const exits = yield* Orchestrate.settle([flights, hotels, cars], question, {
     onEvent: (event) => event._tag === "RunCompleted" || event._tag === "RunFailed" ? print(settled)(event) : Effect.void
   })
@@ -159,7 +141,7 @@ The asyncio recipe would have printed nothing before ~${doneAt("flights")} ms, t
   for (const [i, exit] of exits.entries()) {
     const agent = [flights, hotels, cars][i].name
     yield* Console.log(
-      `  ${pad(agent, 8)} ${
+      `  ${agent.padEnd(8)} ${
         Exit.match(exit, { onSuccess: (r) => `ok      ${JSON.stringify(r.text)}`, onFailure: (c) => `failed  ${Cause.squash(c)}` })
       }`
     )
@@ -169,9 +151,9 @@ The asyncio recipe would have printed nothing before ~${doneAt("flights")} ms, t
     ["the failure (at ~600 ms) did not stop the other runs", settled.map((r) => r.event.agent).join() === "cars,hotels,flights"]
   )
 
-  yield* Console.log(`\nPart 3 — Orchestrate.parallel([flights, hotels, cars], ...): fail-fast\n\n${header}`)
+  yield* Console.log(`\nPart 3 — Orchestrate.parallel([flights, hotels, cars], ...): fail-fast\n\n${timeline.header}`)
   const failFast: Array<Received> = []
-  start = yield* Clock.currentTimeMillis
+  timeline.start = yield* Clock.currentTimeMillis
   const outcome = yield* Orchestrate.parallel([flights, hotels, cars], question).pipe(
     Stream.runForEach(print(failFast)),
     Effect.either

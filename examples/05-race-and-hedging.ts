@@ -20,20 +20,21 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Agent, AgentError, type AgentEvent, Model, Orchestrate, Tool } from "@effect-agents/core"
 import { ScriptedModel } from "@effect-agents/testing"
 import { Clock, Console, Effect, Either, Exit, Layer, Schema, Stream } from "effect"
+import * as Timeline from "./timeline.js"
 
 // -----------------------------------------------------------------------------
 // timeline
 // -----------------------------------------------------------------------------
 
-let start = 0
-const pad = (s: string, n: number) => s.length >= n ? s : s + " ".repeat(n - s.length)
-const header = `${"t".padStart(6)}     ${pad("who", 10)} ${pad("what", 22)} detail`
+/** Real clock: each part sets the time origin when it starts. */
+const timeline = Timeline.make({ who: 10, what: 22, titles: ["who", "what"] })
 const lines: Array<{ readonly at: number; readonly who: string; readonly what: string }> = []
 
+/** A timeline line, kept in `lines` for the checks. */
 const note = (who: string, what: string, detail = "") =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    lines.push({ at: now - start, who, what })
-    return Console.log(`${String(now - start).padStart(6)} ms  ${pad(who, 10)} ${pad(what, 22)} ${detail}`.trimEnd())
+    lines.push({ at: now - timeline.start, who, what })
+    return Console.log(timeline.row(now, who, what, detail))
   })
 
 const at = (who: string, what: string) => lines.find((l) => l.who === who && l.what === what)?.at ?? NaN
@@ -41,8 +42,8 @@ const at = (who: string, what: string) => lines.find((l) => l.who === who && l.w
 const begin = (title: string) =>
   Effect.gen(function*() {
     lines.length = 0
-    yield* Console.log(`\n${title}\n\n${header}`)
-    start = yield* Clock.currentTimeMillis
+    yield* Console.log(`\n${title}\n\n${timeline.header}`)
+    timeline.start = yield* Clock.currentTimeMillis
   })
 
 // -----------------------------------------------------------------------------
@@ -124,9 +125,8 @@ const showEvent = (event: AgentEvent.AgentEvent) => {
     case "ModelRequested":
       return note(event.agent, event._tag, `turn ${event.turn}`)
     case "ModelResponded":
-      return note(event.agent, event._tag, event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : "")
     case "RunCompleted":
-      return note(event.agent, event._tag, JSON.stringify(event.text))
+      return note(event.agent, event._tag, Timeline.describeEvent(event))
     default:
       return Effect.void
   }

@@ -17,31 +17,10 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Agent, AgentError, type AgentEvent, Tool } from "@effect-agents/core"
 import { FaultInjection, LeakCheck, ScriptedModel } from "@effect-agents/testing"
-import { Cause, Clock, Console, Effect, Either, Exit, Fiber, Schema, Stream, TestClock, TestContext } from "effect"
+import { Cause, Console, Effect, Either, Exit, Fiber, Schema, Stream, TestClock, TestContext } from "effect"
+import * as Timeline from "../timeline.js"
 
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at).padStart(6)} ms  ${who.padEnd(9)} ${what.padEnd(20)} ${detail}`.trimEnd()
-const note = (who: string, what: string, detail: string) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Console.log(row(now, who, what, detail)))
-
-const describeEvent = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "ModelResponded":
-      return `calls ${event.functionCalls.join(", ")}`
-    case "ToolCallStarted":
-      return event.tool
-    case "ToolCallSucceeded":
-      return `${event.tool} -> ${JSON.stringify(event.output)}`
-    case "ToolCallFailed":
-      return `${event.tool}: ${event.error}`
-    case "ToolCallInterrupted":
-      return `${event.tool} (${event.reason})`
-    case "RunFailed":
-      return event.error
-    default:
-      return ""
-  }
-}
+const timeline = Timeline.make({ who: 9, what: 20 })
 
 const finalizers: Array<string> = []
 
@@ -50,7 +29,7 @@ const holding = (tool: string, what: string) =>
   Effect.acquireRelease(Effect.void, (_, exit) =>
     Effect.sync(() => finalizers.push(`${tool}: ${what}`)).pipe(
       Effect.zipRight(
-        note("research", `  ${tool}`, `finalizer: ${what} released (${Exit.isInterrupted(exit) ? "interrupted" : "done"})`)
+        timeline.note("research", `  ${tool}`, `finalizer: ${what} released (${Exit.isInterrupted(exit) ? "interrupted" : "done"})`)
       )
     ))
 
@@ -97,11 +76,11 @@ const script = [
 const program = Effect.gen(function*() {
   const leaks = yield* LeakCheck.make
   const events: Array<AgentEvent.AgentEvent> = []
-  yield* Console.log(`${"t".padStart(6)}     ${"agent".padEnd(9)} ${"event".padEnd(20)} detail`)
+  yield* Console.log(timeline.header)
   const fiber = yield* Agent.stream(research, "Find sources on structured concurrency.").pipe(
     Stream.runForEach((event) => {
       events.push(event)
-      return event._tag === "TextDelta" ? Effect.void : Console.log(row(event.timestamp, event.agent, event._tag, describeEvent(event)))
+      return timeline.printEvent(event)
     }),
     Effect.either,
     leaks.supervise,

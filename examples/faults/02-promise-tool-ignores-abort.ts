@@ -19,29 +19,10 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Agent, type AgentEvent, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { Clock, Console, Deferred, Effect, Either, Schema, Stream } from "effect"
+import * as Timeline from "../timeline.js"
 
-let start = 0
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at - start).padStart(6)} ms  ${who.padEnd(7)} ${what.padEnd(20)} ${detail}`.trimEnd()
-/** A line from plain Promise callbacks (real clock: `Date.now()` is what `Clock` reads). */
-const noteNow = (who: string, what: string, detail = "") => console.log(row(Date.now(), who, what, detail))
-
-const describeEvent = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "ModelResponded":
-      return event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : JSON.stringify(event.text)
-    case "ToolCallStarted":
-      return event.tool
-    case "ToolCallSucceeded":
-      return `${event.tool} -> ${JSON.stringify(event.output)}`
-    case "ToolCallInterrupted":
-      return `${event.tool} (${event.reason})`
-    case "RunCompleted":
-      return JSON.stringify(event.text)
-    default:
-      return ""
-  }
-}
+/** Real clock: the time origin is set when the run starts. */
+const timeline = Timeline.make({ who: 7, what: 20 })
 
 const witness = { aborts: 0, lateValue: undefined as string | undefined, lateAt: Infinity }
 
@@ -55,13 +36,13 @@ const makeTool = (settled: Deferred.Deferred<void>) =>
     handler: ({ sku }, signal) => {
       signal.addEventListener("abort", () => {
         witness.aborts++
-        noteNow("shop", "  legacy_inventory", "AbortSignal aborted; the old client ignores it")
+        timeline.noteNow("shop", "  legacy_inventory", "AbortSignal aborted; the old client ignores it")
       })
       return new Promise<string>((resolve) =>
         setTimeout(() => {
           witness.lateValue = `${sku}: 17 in stock`
           witness.lateAt = Date.now()
-          noteNow("shop", "  legacy_inventory", `its Promise resolves now with "${witness.lateValue}": nobody is listening`)
+          timeline.noteNow("shop", "  legacy_inventory", `its Promise resolves now with "${witness.lateValue}": nobody is listening`)
           resolve(witness.lateValue)
           Deferred.unsafeDone(settled, Effect.void)
         }, 1500)
@@ -78,14 +59,14 @@ const program = Effect.gen(function*() {
   const leaks = yield* LeakCheck.make
   const settled = yield* Deferred.make<void>()
   const shop = Agent.make({ name: "shop", instructions: "Check stock with the tools.", tools: [makeTool(settled)] })
-  start = yield* Clock.currentTimeMillis
-  yield* Console.log(`${"t".padStart(6)}     ${"agent".padEnd(7)} ${"event".padEnd(20)} detail`)
+  timeline.start = yield* Clock.currentTimeMillis
+  yield* Console.log(timeline.header)
   const run = yield* Effect.gen(function*() {
     const events: Array<AgentEvent.AgentEvent> = []
     const outcome = yield* Agent.stream(shop, "Is sku-9 in stock?").pipe(
       Stream.runForEach((event) => {
         events.push(event)
-        return event._tag === "TextDelta" ? Effect.void : Console.log(row(event.timestamp, event.agent, event._tag, describeEvent(event)))
+        return timeline.printEvent(event)
       }),
       Effect.either
     )
@@ -93,7 +74,7 @@ const program = Effect.gen(function*() {
     return { outcome, events, requests, endedAt: yield* Clock.currentTimeMillis }
   }).pipe(leaks.supervise, Effect.provide(ScriptedModel.layer(script)))
   const leaked = (yield* leaks.live).length
-  yield* Console.log(row(run.endedAt, "shop", "(run over)", "the caller has its answer; the Promise is still pending"))
+  yield* Console.log(timeline.row(run.endedAt, "shop", "(run over)", "the caller has its answer; the Promise is still pending"))
 
   // wait for the abandoned Promise, only to show that its value goes nowhere
   yield* Deferred.await(settled)
@@ -106,7 +87,7 @@ const program = Effect.gen(function*() {
   const claims: Array<[string, boolean]> = [
     ["the call was interrupted by its timeout, and the event says so", interrupted?.reason === "timeout"],
     [
-      `the run completed at ~300 ms (${run.endedAt - start} ms), before the Promise resolved (${witness.lateAt - start} ms)`,
+      `the run completed at ~300 ms (${run.endedAt - timeline.start} ms), before the Promise resolved (${witness.lateAt - timeline.start} ms)`,
       Either.isRight(run.outcome) && run.endedAt < witness.lateAt
     ],
     ["the AbortSignal was aborted once", witness.aborts === 1],

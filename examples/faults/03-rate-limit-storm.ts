@@ -20,28 +20,9 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Agent, type AgentEvent, Tool } from "@effect-agents/core"
 import { FaultInjection, LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { Console, Effect, Either, Exit, Fiber, Layer, Schedule, Schema, Stream, TestClock, TestContext } from "effect"
+import * as Timeline from "../timeline.js"
 
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at).padStart(6)} ms  ${who.padEnd(6)} ${what.padEnd(18)} ${detail}`.trimEnd()
-
-const describeEvent = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "ModelRequested":
-      return `attempt ${event.attempt}`
-    case "RetryScheduled":
-      return `attempt ${event.attempt} in ${event.delayMillis} ms: ${event.message}`
-    case "ModelResponded":
-      return event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : JSON.stringify(event.text)
-    case "ToolCallStarted":
-      return event.tool
-    case "ToolCallSucceeded":
-      return `${event.tool} -> ${JSON.stringify(event.output)}`
-    case "RunCompleted":
-      return JSON.stringify(event.text)
-    default:
-      return ""
-  }
-}
+const timeline = Timeline.make({ who: 6, what: 18 })
 
 const finalizers: Array<string> = []
 
@@ -80,12 +61,12 @@ const storm = FaultInjection.model([
 const program = Effect.gen(function*() {
   const leaks = yield* LeakCheck.make
   const events: Array<AgentEvent.AgentEvent> = []
-  yield* Console.log(`${"t".padStart(6)}     ${"agent".padEnd(6)} ${"event".padEnd(18)} detail`)
+  yield* Console.log(timeline.header)
   const fiber = yield* Effect.gen(function*() {
     const outcome = yield* Agent.stream(treasurer, "How many dollars is 100 euros?").pipe(
       Stream.runForEach((event) => {
         events.push(event)
-        return event._tag === "TextDelta" ? Effect.void : Console.log(row(event.timestamp, event.agent, event._tag, describeEvent(event)))
+        return timeline.printEvent(event)
       }),
       Effect.either
     )

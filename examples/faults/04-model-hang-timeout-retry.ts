@@ -18,26 +18,10 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Agent, type AgentEvent, Model } from "@effect-agents/core"
 import { FaultInjection, LeakCheck, ScriptedModel } from "@effect-agents/testing"
-import { Clock, Console, Effect, Either, Exit, Fiber, Layer, Schedule, Stream, TestClock, TestContext } from "effect"
+import { Console, Effect, Either, Exit, Fiber, Layer, Schedule, Stream, TestClock, TestContext } from "effect"
+import * as Timeline from "../timeline.js"
 
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at).padStart(6)} ms  ${who.padEnd(10)} ${what.padEnd(18)} ${detail}`.trimEnd()
-const note = (who: string, what: string, detail: string) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Console.log(row(now, who, what, detail)))
-
-const describeEvent = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "ModelRequested":
-      return `attempt ${event.attempt}`
-    case "RetryScheduled":
-      return `attempt ${event.attempt} in ${event.delayMillis} ms: ${event.message}`
-    case "ModelResponded":
-    case "RunCompleted":
-      return JSON.stringify(event.text)
-    default:
-      return ""
-  }
-}
+const timeline = Timeline.make({ who: 10, what: 18 })
 
 const finalizers: Array<string> = []
 
@@ -49,7 +33,7 @@ const withConnection = Layer.effect(
     const connection = Effect.acquireRelease(Effect.sync(() => ++n), (id, exit) =>
       Effect.sync(() => finalizers.push(`connection ${id}`)).pipe(
         Effect.zipRight(
-          note("pool", `  connection ${id}`, Exit.isInterrupted(exit) ? "back to the pool: its call was interrupted" : "back to the pool: call done")
+          timeline.note("pool", `  connection ${id}`, Exit.isInterrupted(exit) ? "back to the pool: its call was interrupted" : "back to the pool: call done")
         )
       ))
     return {
@@ -73,11 +57,11 @@ const geo = Agent.make({
 const program = Effect.gen(function*() {
   const leaks = yield* LeakCheck.make
   const events: Array<AgentEvent.AgentEvent> = []
-  yield* Console.log(`${"t".padStart(6)}     ${"agent".padEnd(10)} ${"event".padEnd(18)} detail`)
+  yield* Console.log(timeline.header)
   const fiber = yield* Agent.stream(geo, "What is the capital of France?").pipe(
     Stream.runForEach((event) => {
       events.push(event)
-      return event._tag === "TextDelta" ? Effect.void : Console.log(row(event.timestamp, event.agent, event._tag, describeEvent(event)))
+      return timeline.printEvent(event)
     }),
     Effect.either,
     leaks.supervise,

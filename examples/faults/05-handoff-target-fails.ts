@@ -19,31 +19,10 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Agent, type AgentEvent, Handoff, Tool } from "@effect-agents/core"
 import { FaultInjection, LeakCheck, ScriptedModel } from "@effect-agents/testing"
-import { Clock, Console, Effect, Exit, Fiber, Schema, Stream, TestClock, TestContext } from "effect"
+import { Console, Effect, Exit, Fiber, Schema, Stream, TestClock, TestContext } from "effect"
+import * as Timeline from "../timeline.js"
 
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at).padStart(6)} ms  ${who.padEnd(15)} ${what.padEnd(20)} ${detail}`.trimEnd()
-const note = (who: string, what: string, detail: string) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Console.log(row(now, who, what, detail)))
-
-const describeEvent = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "ModelResponded":
-      return event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : JSON.stringify(event.text)
-    case "HandoffStarted":
-      return `-> ${event.target}`
-    case "ToolCallStarted":
-      return event.tool
-    case "ToolCallFailed":
-      return `${event.tool}: ${event.error}`
-    case "ToolCallInterrupted":
-      return `${event.tool} (${event.reason})`
-    case "RunFailed":
-      return event.error
-    default:
-      return ""
-  }
-}
+const timeline = Timeline.make({ who: 15, what: 20 })
 
 const finalizers: Array<string> = []
 
@@ -55,7 +34,7 @@ const loadInvoice = Tool.make("load_invoice", {
     Effect.acquireRelease(Effect.void, (_, exit) =>
       Effect.sync(() => finalizers.push("load_invoice: database connection")).pipe(
         Effect.zipRight(
-          note("triage/billing", "  load_invoice", `finalizer: database connection released (${Exit.isInterrupted(exit) ? "interrupted" : "done"})`)
+          timeline.note("triage/billing", "  load_invoice", `finalizer: database connection released (${Exit.isInterrupted(exit) ? "interrupted" : "done"})`)
         )
       )).pipe(Effect.zipRight(Effect.sleep("1 second")), Effect.as({ invoice, amount: 49 }))
 })
@@ -95,11 +74,11 @@ const script = ScriptedModel.byPrompt({
 const program = Effect.gen(function*() {
   const leaks = yield* LeakCheck.make
   const events: Array<AgentEvent.AgentEvent> = []
-  yield* Console.log(`${"t".padStart(6)}     ${"agent".padEnd(15)} ${"event".padEnd(20)} detail`)
+  yield* Console.log(timeline.header)
   const fiber = yield* Agent.stream(triage, prompt).pipe(
     Stream.runForEach((event) => {
       events.push(event)
-      return event._tag === "TextDelta" ? Effect.void : Console.log(row(event.timestamp, event.agent, event._tag, describeEvent(event)))
+      return timeline.printEvent(event)
     }),
     Effect.as("refunded"),
     // the caller handles the typed failure of the handoff target

@@ -21,12 +21,10 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Agent, type AgentEvent, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { Cause, Clock, Console, Effect, Exit, Schema, Stream } from "effect"
+import * as Timeline from "../timeline.js"
 
-let start = 0
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at - start).padStart(6)} ms  ${who.padEnd(7)} ${what.padEnd(19)} ${detail}`.trimEnd()
-const note = (who: string, what: string, detail: string) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Console.log(row(now, who, what, detail)))
+/** Real clock: the time origin is set when the run starts. */
+const timeline = Timeline.make({ who: 7, what: 19 })
 
 const finalizers: Array<string> = []
 
@@ -34,7 +32,7 @@ const finalizers: Array<string> = []
 const holding = (tool: string, what: string) =>
   Effect.acquireRelease(Effect.void, (_, exit) =>
     Effect.sync(() => finalizers.push(`${tool}: ${what}`)).pipe(
-      Effect.zipRight(note("report", `  ${tool}`, `finalizer: ${what} released (${Exit.isInterrupted(exit) ? "interrupted" : "done"})`))
+      Effect.zipRight(timeline.note("report", `  ${tool}`, `finalizer: ${what} released (${Exit.isInterrupted(exit) ? "interrupted" : "done"})`))
     ))
 
 const queryWarehouse = Tool.make("query_warehouse", {
@@ -73,7 +71,7 @@ const script = [
 /** What a terminal does on Ctrl-C: the OS delivers SIGINT to the process (here 250 ms from now). */
 const ctrlC = Effect.sync(() =>
   setTimeout(() => {
-    console.log(row(Date.now(), "process", "SIGINT", "(Ctrl-C)"))
+    timeline.noteNow("process", "SIGINT", "(Ctrl-C)")
     process.kill(process.pid, "SIGINT")
   }, 250)
 )
@@ -81,12 +79,12 @@ const ctrlC = Effect.sync(() =>
 const program = Effect.gen(function*() {
   const leaks = yield* LeakCheck.make
   const events: Array<AgentEvent.AgentEvent> = []
-  start = yield* Clock.currentTimeMillis
-  yield* Console.log(`${"t".padStart(6)}     ${"agent".padEnd(7)} ${"event".padEnd(19)} detail`)
+  timeline.start = yield* Clock.currentTimeMillis
+  yield* Console.log(timeline.header)
   yield* Agent.stream(report, "Build the weekly report.").pipe(
     Stream.runForEach((event) => {
       events.push(event)
-      const line = Console.log(row(event.timestamp, event.agent, event._tag, event._tag === "ToolCallStarted" ? event.tool : ""))
+      const line = timeline.printEvent(event)
       return events.filter((e) => e._tag === "ToolCallStarted").length === 2 && event._tag === "ToolCallStarted"
         ? Effect.zipRight(line, ctrlC)
         : line

@@ -18,26 +18,16 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Agent, type AgentEvent, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { Console, Effect, Either, Fiber, Schema, Stream, TestClock, TestContext } from "effect"
+import * as Timeline from "../timeline.js"
 
-const row = (at: number, who: string, what: string, detail = "") =>
-  `${String(at).padStart(6)} ms  ${who.padEnd(8)} ${what.padEnd(18)} ${detail}`.trimEnd()
+const timeline = Timeline.make({ who: 8, what: 18 })
 
 let used = 0
+/** The shared detail, plus the running token count on each model answer. */
 const describeEvent = (event: AgentEvent.AgentEvent): string => {
-  switch (event._tag) {
-    case "ModelResponded":
-      used += event.usage.totalTokens
-      return `${event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : JSON.stringify(event.text)}` +
-        ` (+${event.usage.totalTokens} tokens, ${used} in all)`
-    case "ToolCallStarted":
-      return `${event.tool} ${JSON.stringify(event.args)}`
-    case "ToolCallSucceeded":
-      return `${event.tool} -> ${JSON.stringify(event.output)}`
-    case "RunFailed":
-      return `${event.error}: ${event.message}`
-    default:
-      return ""
-  }
+  if (event._tag !== "ModelResponded") return Timeline.describeEvent(event)
+  used += event.usage.totalTokens
+  return `${Timeline.describeEvent(event)} (+${event.usage.totalTokens} tokens, ${used} in all)`
 }
 
 const finalizers: Array<string> = []
@@ -68,11 +58,11 @@ const script = [step("effect ts", 500, 100), step("effect ts scopes", 600, 100),
 const program = Effect.gen(function*() {
   const leaks = yield* LeakCheck.make
   const events: Array<AgentEvent.AgentEvent> = []
-  yield* Console.log(`${"t".padStart(6)}     ${"agent".padEnd(8)} ${"event".padEnd(18)} detail`)
+  yield* Console.log(timeline.header)
   const fiber = yield* Agent.stream(researcher, "Everything about Effect scopes, please.").pipe(
     Stream.runForEach((event) => {
       events.push(event)
-      return event._tag === "TextDelta" ? Effect.void : Console.log(row(event.timestamp, event.agent, event._tag, describeEvent(event)))
+      return timeline.printEvent(event, describeEvent(event))
     }),
     Effect.either,
     leaks.supervise,
