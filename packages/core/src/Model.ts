@@ -363,4 +363,4 @@ export const withHedging: {
         }))
     })))
 
-const lastCause = (causes: ReadonlyArray<Cause.Cause<ModelError>>): Cause.Cause<ModelError> => causes[causes.length - 1]
+const lastCause = (causes: ReadonlyArray<Cause.Cause<ModelError>>): Cause.Cause<ModelError> => causes[causes.length - 1]!

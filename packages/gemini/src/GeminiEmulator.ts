@@ -591,7 +591,7 @@ export const make = (options: Options): Effect.Effect<Emulator, never, Scope.Sco
 
     const handler = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const target = (yield* HttpRouter.params).call ?? ""
+      const target = (yield* HttpRouter.params)["call"] ?? ""
       const colon = target.lastIndexOf(":")
       const model = target.slice(0, colon)
       const method = target.slice(colon + 1)

@@ -179,7 +179,7 @@ const partsOf = (step: Step, request: Model.ModelRequest): Array<Content.Part> =
   if (step.calls !== undefined && step.calls.length > 0) {
     const turn = modelTurns(request.contents) + 1
     for (let i = 0; i < step.calls.length; i++) {
-      const call = step.calls[i]
+      const call = step.calls[i]!
       const id = call.id ?? `call_${turn}_${i}`
       const args = call.args ?? {}
       parts.push(

@@ -65,11 +65,11 @@ export const hedge = <A, E, R, E2>(
     const failed = Array.from({ length: attempts }, () => Deferred.unsafeMake<void>(FiberId.none))
     const copies = started.map((_, i) => {
       const copy = Effect.zipRight(
-        Deferred.succeed(started[i], undefined),
-        Effect.onError(self, () => Deferred.succeed(failed[i], undefined))
+        Deferred.succeed(started[i]!, undefined),
+        Effect.onError(self, () => Deferred.succeed(failed[i]!, undefined))
       )
       return i === 0 ? copy : Effect.zipRight(
-        Effect.zipRight(Deferred.await(started[i - 1]), Effect.raceFirst(Effect.sleep(after), Deferred.await(failed[i - 1]))),
+        Effect.zipRight(Deferred.await(started[i - 1]!), Effect.raceFirst(Effect.sleep(after), Deferred.await(failed[i - 1]!))),
         copy
       )
     })

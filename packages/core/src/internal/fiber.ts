@@ -101,7 +101,7 @@ export const forEachConcurrent = <A, B, E, R>(
       const work: Effect.Effect<void, E, R> = Effect.suspend(() => {
         if (stopped || next >= n) return Effect.void
         const i = next++
-        return Effect.flatMap(f(items[i], i), (b) => {
+        return Effect.flatMap(f(items[i]!, i), (b) => {
           results[i] = b
           return work
         })
@@ -131,7 +131,7 @@ export const forEachConcurrent = <A, B, E, R>(
       }
       starting = false
       if (stopped) {
-        for (let i = next; i < workers; i++) onSkipped(items[i], i)
+        for (let i = next; i < workers; i++) onSkipped(items[i]!, i)
       }
       settle()
       return Effect.suspend(() => {

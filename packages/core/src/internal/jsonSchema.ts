@@ -24,7 +24,7 @@ export const parametersJsonSchema = (schema: Schema.Schema.AnyNoContext): Json =
     if (Array.isArray(node)) return node.map((item) => inline(item, stack))
     if (typeof node !== "object" || node === null) return node
     const obj = node as Json
-    const ref = obj.$ref
+    const ref = obj["$ref"]
     if (typeof ref === "string" && ref.startsWith(defsPrefix)) {
       const name = decodeURIComponent(ref.slice(defsPrefix.length))
       if (stack.includes(name)) {

@@ -64,7 +64,7 @@ const branches = <R>(
     ? (Array.isArray(input) ? input : [input])
     : agents.map(() => input as Agent.Input)
   const named = paths(agents, name)
-  return agents.map((agent, i) => ({ agent, input: inputs[i], path: named[i] }))
+  return agents.map((agent, i) => ({ agent, input: inputs[i]!, path: named[i]! }))
 }
 
 /**
@@ -165,7 +165,7 @@ export const sequential = <R>(
     const step = (i: number, input: Agent.Input): Effect.Effect<Array<Agent.RunResult>, AgentError, Model | R> =>
       i === agents.length
         ? Effect.succeed(results)
-        : Effect.flatMap(runAt(agents[i], input, named[i]), (result) => {
+        : Effect.flatMap(runAt(agents[i]!, input, named[i]!), (result) => {
           results.push(result)
           return step(i + 1, handover(result, i + 1, options))
         })

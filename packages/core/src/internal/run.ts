@@ -553,7 +553,7 @@ const toolGroup = <A>(
     return Effect.succeed(transferResponse(call, target))
   }
   if (calls.length === 1) {
-    return Effect.matchEffect(one(calls[0]), {
+    return Effect.matchEffect(one(calls[0]!), {
       onFailure: (failure) => Effect.fail(toToolCallFailed([failure])),
       onSuccess: (response) => then({ responses: [response], handoff: transfer })
     })

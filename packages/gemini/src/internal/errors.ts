@@ -33,7 +33,7 @@ const detailOfType = (status: RpcStatus | undefined, type: string): Record<strin
 
 /** `google.rpc.RetryInfo.retryDelay`: a protobuf Duration, `"7s"` in JSON (or `{ seconds, nanos }`). */
 const retryDelayOf = (status: RpcStatus | undefined): Duration.Duration | undefined => {
-  const delay = detailOfType(status, "google.rpc.RetryInfo")?.retryDelay
+  const delay = detailOfType(status, "google.rpc.RetryInfo")?.["retryDelay"]
   if (typeof delay === "string") {
     const match = /^(\d+(?:\.\d+)?)s$/.exec(delay.trim())
     return match ? Duration.millis(Math.round(Number(match[1]) * 1000)) : undefined
@@ -95,7 +95,7 @@ const fromApiError = (error: Error & { readonly status: number }, scrub: (text: 
       detail: `${detail} Check GEMINI_API_KEY (or the apiKey option).`
     })
   }
-  if (status === 400 && detailOfType(rpc, "google.rpc.ErrorInfo")?.reason === "API_KEY_INVALID") {
+  if (status === 400 && detailOfType(rpc, "google.rpc.ErrorInfo")?.["reason"] === "API_KEY_INVALID") {
     return new AgentError.AuthenticationFailed({
       status,
       detail: `${detail} Check GEMINI_API_KEY (or the apiKey option).`
