@@ -4,7 +4,7 @@
  * `RunFailed` matching its exit), no fiber may outlive the soak, every tool-call invariant must
  * hold and every resource a tool acquired must be released. Prints the count per outcome.
  *
- *   npx tsx bench/soak.ts [conversations=10000] [seed=42]
+ *   npm run example -- bench/soak.ts [conversations=10000] [seed=42]
  *
  * Virtual time: `TestClock` drives the clock. Its `adjust` wakes sleepers one at a time (a few
  * real milliseconds each, to let fibers settle), which is fine for a test but not for 10,000

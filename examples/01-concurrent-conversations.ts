@@ -16,7 +16,7 @@
  * - otherwise: the same `@google/genai` SDK talks HTTP to an in-process `GeminiEmulator` on
  *   127.0.0.1 that plays a script for these prompts with 300–800 ms per model call.
  *
- * Run: `npm start` (or `npx tsx examples/01-concurrent-conversations.ts`). Ctrl-C interrupts every
+ * Run: `npm start` (or `npm run example -- examples/01-concurrent-conversations.ts`). Ctrl-C interrupts every
  * conversation and aborts the HTTP requests in flight.
  */
 import { Agent, type AgentEvent, type Model, Tool } from "@effect-agents/core"

@@ -31,7 +31,7 @@ interface Outcome {
 /** Run a program without blocking the test worker (a blocked worker cannot report to vitest). */
 const run = (file: string, env: NodeJS.ProcessEnv): Promise<Outcome> =>
   new Promise((resolve) => {
-    execFile(tsx, [file], { cwd: root, env, encoding: "utf8", timeout: 90_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(tsx, ["--conditions=@effect-agents/source", file], { cwd: root, env, encoding: "utf8", timeout: 90_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       const status = error === null ? 0 : typeof error.code === "number" ? error.code : null
       resolve({ status, stdout, stderr })
     })
