@@ -157,7 +157,7 @@ const program = Effect.gen(function*() {
     tools: makeTools(carrierUrl, witness),
     policy: { toolFailure: "fail-fast" }
   })
-  const claims: Array<[string, boolean]> = []
+  const claims: Array<Timeline.Claim> = []
 
   // one silent run first, so that JIT compilation does not skew the first timeline
   const echo = Tool.fromSync("echo", {
@@ -241,8 +241,8 @@ them; what they return or raise later is silently dropped. asyncio.TaskGroup, li
 group above, cancels the siblings, waits for their cleanup, then raises an ExceptionGroup of the
 real failures: here, ToolCallFailed with its Cause.
 `)
-  for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
-  if (claims.some(([, holds]) => !holds)) return yield* Effect.die("a claim of this example does not hold")
+  const held = yield* Timeline.printClaims(claims)
+  if (!held) return yield* Effect.die("a claim of this example does not hold")
 })
 
 program.pipe(

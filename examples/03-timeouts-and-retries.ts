@@ -162,8 +162,8 @@ const program = Effect.gen(function*() {
     ["the answer came at 2750 + 50 + 1500 + 50 = 4350 ms", at("RunCompleted").join() === "4350"]
   ]
   yield* Console.log("")
-  for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
-  if (claims.some(([, holds]) => !holds)) return yield* Effect.die("a claim of this example does not hold")
+  const held = yield* Timeline.printClaims(claims)
+  if (!held) return yield* Effect.die("a claim of this example does not hold")
 })
 
 program.pipe(

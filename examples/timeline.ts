@@ -91,3 +91,24 @@ export const describeEvent = (event: AgentEvent.AgentEvent): string => {
       return `${event.error}: ${event.message}`
   }
 }
+
+/**
+ * A claim an example checks about its own run: `[what, holds]`, or `[what, holds, "timing"]` for a wall-clock
+ * figure (an upper bound on real time) that a loaded machine can miss without anything being wrong.
+ */
+export type Claim = readonly [claim: string, holds: boolean, kind?: "timing"]
+
+/**
+ * Print each claim as `ok`, `FAIL` or (a missed timing claim) `slow`, and tell whether every claim that is not a
+ * timing claim holds: an example exits 1 on a `FAIL`, never on a `slow` line.
+ */
+export const printClaims = (claims: ReadonlyArray<Claim>): Effect.Effect<boolean> =>
+  Effect.gen(function*() {
+    for (const [claim, holds, kind] of claims) {
+      yield* Console.log(`${holds ? "ok  " : kind === "timing" ? "slow" : "FAIL"}  ${claim}`)
+    }
+    if (claims.some(([, holds, kind]) => !holds && kind === "timing")) {
+      yield* Console.log("(a \"slow\" line is a wall-clock figure this machine missed under load: it does not fail the example)")
+    }
+    return claims.every(([, holds, kind]) => holds || kind === "timing")
+  })

@@ -92,7 +92,7 @@ const program = Effect.gen(function*() {
   const leaked = (yield* leaks.live).length
 
   yield* Console.log("")
-  const claims: Array<[string, boolean]> = []
+  const claims: Array<Timeline.Claim> = []
   if (Either.isLeft(outcome) && outcome.left instanceof AgentError.ToolCallFailed) {
     yield* Console.log(`The run failed: ${outcome.left.message}`)
     claims.push(["the cause holds the one real failure", Array.from(Cause.failures(outcome.left.cause)).length === 1])
@@ -108,11 +108,11 @@ const program = Effect.gen(function*() {
     ["their finalizers released the connection and the file handle", finalizers.length === 2],
     ["the run ended at t=150, not at the slowest sibling's 1200", events.at(-1)?._tag === "RunFailed" && events.at(-1)?.timestamp === 150]
   )
-  for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
+  const held = yield* Timeline.printClaims(claims)
   yield* Console.log(
     `outcome=${Either.isLeft(outcome) ? outcome.left._tag : "completed"} finalizers=${finalizers.length} leaked fibers=${leaked}`
   )
-  if (claims.some(([, holds]) => !holds) || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
+  if (!held || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
 })
 
 program.pipe(Effect.provide(TestContext.TestContext), NodeRuntime.runMain)

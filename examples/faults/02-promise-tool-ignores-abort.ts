@@ -96,11 +96,11 @@ const program = Effect.gen(function*() {
     ["it is nowhere in the history", witness.lateValue !== undefined && !history.includes(witness.lateValue)],
     ["the model was told the call timed out", told?._tag === "FunctionResponse" && told.isError && String(told.output).includes("timed out")]
   ]
-  for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
+  const held = yield* Timeline.printClaims(claims)
   yield* Console.log(
     `outcome=${Either.isRight(run.outcome) ? "completed" : run.outcome.left._tag} finalizers=${witness.aborts} leaked fibers=${leaked}`
   )
-  if (claims.some(([, holds]) => !holds) || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
+  if (!held || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
 })
 
 NodeRuntime.runMain(program)

@@ -87,11 +87,11 @@ const program = Effect.gen(function*() {
     ["the run completed at 200 + 400 + 1500 + 100 = 2200 ms", Either.isRight(outcome) && events.at(-1)?.timestamp === 2200],
     ["the pooled connection went back to the pool", finalizers.length === 1]
   ]
-  for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
+  const held = yield* Timeline.printClaims(claims)
   yield* Console.log(
     `outcome=${Either.isRight(outcome) ? "completed" : outcome.left._tag} finalizers=${finalizers.length} leaked fibers=${leaked}`
   )
-  if (claims.some(([, holds]) => !holds) || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
+  if (!held || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
 })
 
 program.pipe(Effect.provide(TestContext.TestContext), NodeRuntime.runMain)

@@ -81,11 +81,11 @@ const program = Effect.gen(function*() {
     ["attempt 2 started at t=2500", at("ModelRequested") === "0,2500"],
     ["the run completed at t=2800", Either.isRight(outcome) && at("RunCompleted") === "2800"]
   ]
-  for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
+  const held = yield* Timeline.printClaims(claims)
   yield* Console.log(
     `outcome=${Either.isRight(outcome) ? "completed" : outcome.left._tag} finalizers=${finalizers.length} leaked fibers=${leaked}`
   )
-  if (claims.some(([, holds]) => !holds) || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
+  if (!held || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
 })
 
 program.pipe(Effect.provide(TestContext.TestContext), NodeRuntime.runMain)

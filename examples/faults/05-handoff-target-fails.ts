@@ -104,9 +104,9 @@ const program = Effect.gen(function*() {
     ["the caller recovered with its fallback", answer.startsWith("fallback")]
   ]
   yield* Console.log("")
-  for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
+  const held = yield* Timeline.printClaims(claims)
   yield* Console.log(`outcome=${failed?.error ?? "completed"} finalizers=${finalizers.length} leaked fibers=${leaked}`)
-  if (claims.some(([, holds]) => !holds) || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
+  if (!held || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
 })
 
 program.pipe(Effect.provide(TestContext.TestContext), NodeRuntime.runMain)

@@ -103,9 +103,9 @@ const program = Effect.gen(function*() {
           ["the run did not complete", !events.some((e) => e._tag === "RunCompleted" || e._tag === "RunFailed")]
         ]
         yield* Console.log("")
-        for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
+        const held = yield* Timeline.printClaims(claims)
         yield* Console.log(`outcome=${interrupted ? "interrupted" : exit._tag} finalizers=${finalizers.length} leaked fibers=${leaked}`)
-        if (claims.some(([, holds]) => !holds) || leaked > 0) process.exitCode = 1
+        if (!held || leaked > 0) process.exitCode = 1
       })
     )
   )

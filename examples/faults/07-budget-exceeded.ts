@@ -74,7 +74,7 @@ const program = Effect.gen(function*() {
   const leaked = (yield* leaks.live).length
 
   yield* Console.log("")
-  const claims: Array<[string, boolean]> = []
+  const claims: Array<Timeline.Claim> = []
   if (Either.isLeft(outcome) && outcome.left._tag === "BudgetExceeded") {
     const error = outcome.left
     yield* Console.log(`caller: ${error.message}`)
@@ -87,11 +87,11 @@ const program = Effect.gen(function*() {
     ["the loop stopped at the third answer (t=1700): the third search never started", events.filter((e) => e._tag === "ToolCallStarted").length === 2 && events.at(-1)?.timestamp === 1700],
     ["both searches released their connection", finalizers.length === 2]
   )
-  for (const [claim, holds] of claims) yield* Console.log(`${holds ? "ok  " : "FAIL"}  ${claim}`)
+  const held = yield* Timeline.printClaims(claims)
   yield* Console.log(
     `outcome=${Either.isLeft(outcome) ? outcome.left._tag : "completed"} finalizers=${finalizers.length} leaked fibers=${leaked}`
   )
-  if (claims.some(([, holds]) => !holds) || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
+  if (!held || leaked > 0) return yield* Effect.die("a claim of this example does not hold")
 })
 
 program.pipe(Effect.provide(TestContext.TestContext), NodeRuntime.runMain)

