@@ -69,6 +69,8 @@ export const describeEvent = (event: AgentEvent.AgentEvent): string => {
       return `attempt ${event.attempt}`
     case "TextDelta":
       return show(event.text)
+    case "TextReset":
+      return `attempt ${event.attempt} failed: discard its text`
     case "ModelResponded":
       return event.functionCalls.length > 0 ? `calls ${event.functionCalls.join(", ")}` : show(event.text)
     case "ToolCallStarted":
@@ -79,6 +81,10 @@ export const describeEvent = (event: AgentEvent.AgentEvent): string => {
       return `${event.tool}: ${event.error} (${event.reported ? "reported to the model" : "fails the run"})`
     case "ToolCallInterrupted":
       return `${event.tool} (${event.reason})`
+    case "ApprovalRequested":
+      return `${event.tool} (${event.callId}) waits for approval`
+    case "ApprovalDecided":
+      return `${event.tool} ${event.approved ? "approved" : `denied: ${event.reason ?? ""}`}`
     case "RetryScheduled":
       return `attempt ${event.attempt} in ${event.delayMillis} ms, after ${event.error}: ${event.message}`
     case "HandoffStarted":

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const fixture = join(root, "test", "consumer", "fixture")
-const packages = ["core", "gemini", "testing"] as const
+const packages = ["core", "gemini", "http", "mcp", "node", "testing"] as const
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
 
 const versionOf = (name: string): string =>
@@ -108,11 +108,11 @@ describe("the packed packages in a fresh project", () => {
   describe.concurrent("typecheck a consumer with the strictest flags and skipLibCheck false", () => {
     it("under moduleResolution nodenext", async () => {
       await ok(process.execPath, [tsc, "-p", "tsconfig.nodenext.json"], project)
-    })
+    }, 240_000)
 
     it("under moduleResolution bundler", async () => {
       await ok(process.execPath, [tsc, "-p", "tsconfig.bundler.json"], project)
-    })
+    }, 240_000)
   })
 
   it("share a single copy of effect with the application, whatever 3.x it pinned", async () => {

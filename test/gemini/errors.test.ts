@@ -100,10 +100,13 @@ const cases: ReadonlyArray<Case> = [
     check: (error) => assert.include(error._tag === "ContentBlocked" ? error.reason : "", "SAFETY")
   },
   {
-    name: "a MALFORMED_FUNCTION_CALL finish becomes MalformedResponse",
+    name: "a MALFORMED_FUNCTION_CALL finish becomes a retryable UnusableResponse",
     step: GeminiEmulator.malformedFunctionCall(),
-    tag: "MalformedResponse",
-    check: (error) => assert.include(error.message, "MALFORMED_FUNCTION_CALL")
+    tag: "UnusableResponse",
+    check: (error) => {
+      assert.strictEqual(error.retryable, true)
+      assert.include(error.message, "MALFORMED_FUNCTION_CALL")
+    }
   },
   {
     name: "an answer without candidates becomes MalformedResponse",
@@ -150,12 +153,12 @@ describe("Gemini error mapping", () => {
       assert.include(error.message, "fetch failed")
     }))
 
-  it.live("a wrong key is refused with 401 and becomes AuthenticationFailed", () =>
+  it.live("a wrong key is refused with 400 API_KEY_INVALID, as Gemini does, and becomes AuthenticationFailed", () =>
     withEmulator([GeminiEmulator.text("never sent")], (emulator) =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(generate())
         assert.strictEqual(error._tag, "AuthenticationFailed")
-        assert.strictEqual(error._tag === "AuthenticationFailed" ? error.status : 0, 401)
+        assert.strictEqual(error._tag === "AuthenticationFailed" ? error.status : 0, 400)
         assert.include(error.message, "GEMINI_API_KEY")
         assert.strictEqual((yield* emulator.requests).length, 1)
       }), { clientKey: "AIzaWRONG-key" }))

@@ -74,4 +74,23 @@ describe("Gemini streaming", () => {
         const disconnects = yield* emulator.disconnects
         assert.deepStrictEqual(disconnects.map((d) => [d.request, d.by]), [[0, "emulator"]])
       })))
+
+  it.live("a stream dropped after some text tells consumers to discard it before the retry", () =>
+    withEmulator([
+      GeminiEmulator.dropConnection({ text: ["The ans", "wer is"] }),
+      GeminiEmulator.text(["The answer ", "is 42."])
+    ], () =>
+      Effect.gen(function*() {
+        const events = yield* streamed("What is the answer?")
+        const rows = events.filter((e) => e._tag === "TextDelta" || e._tag === "TextReset" || e._tag === "RetryScheduled")
+          .map((e) => e._tag === "TextDelta" ? e.text : `${e._tag} ${e.attempt}`)
+        assert.deepStrictEqual(rows, ["The ans", "wer is", "TextReset 1", "RetryScheduled 2", "The answer ", "is 42."])
+        // a consumer that drops its partial text on TextReset shows exactly the committed answer
+        let shown = ""
+        for (const event of events) {
+          if (event._tag === "TextDelta") shown += event.text
+          if (event._tag === "TextReset") shown = ""
+        }
+        assert.strictEqual(shown, lastModelText(events))
+      })))
 })

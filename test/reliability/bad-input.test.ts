@@ -3,7 +3,7 @@
  * run, or the exact message the model reads on its next turn.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Agent, AgentError, type AgentEvent, type Content, Handoff, type Policy, Tool } from "@effect-agents/core"
+import { Agent, AgentError, type AgentEvent, type Content, Handoff, Model, type Policy, Tool } from "@effect-agents/core"
 import { Gemini, GeminiEmulator } from "@effect-agents/gemini"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { Cause, Effect, Exit, Layer, Option, Redacted, Schedule, Schema, Stream } from "effect"
@@ -287,8 +287,8 @@ describe("bad input from Gemini (the real SDK over loopback HTTP)", () => {
         errorShape(new AgentError.ModelUnavailable({ detail: "network failure: terminated: other side closed (UND_ERR_SOCKET)" }))
       )
       assert.isTrue((error as AgentError.ModelError).retryable)
-      // the text that arrived before the cut was streamed, but no answer was committed
-      assert.deepStrictEqual(events.map((e) => e._tag), ["RunStarted", "TurnStarted", "ModelRequested", "TextDelta", "RunFailed"])
+      // the text that arrived before the cut was streamed, then withdrawn (TextReset): no answer was committed
+      assert.deepStrictEqual(events.map((e) => e._tag), ["RunStarted", "TurnStarted", "ModelRequested", "TextDelta", "TextReset", "RunFailed"])
     }))
 
   it.live("an SSE stream dropped mid-event is retried and only the complete answer is kept", () =>
@@ -317,4 +317,68 @@ describe("bad input from Gemini (the real SDK over loopback HTTP)", () => {
       )
       assert.strictEqual(requests, 1)
     }))
+})
+
+describe("function responses JSON cannot carry: refused by ScriptedModel as by the real SDK", () => {
+  const circular: Record<string, unknown> = { id: 1 }
+  circular["self"] = circular
+
+  /** A second-turn request whose function response carries `output`. */
+  const requestWith = (output: unknown) =>
+    ({
+      agent: "clerk",
+      system: undefined,
+      tools: [],
+      contents: [
+        { role: "user", parts: [{ _tag: "Text", text: "go" }] },
+        { role: "model", parts: [{ _tag: "FunctionCall", id: "call_1_0", name: "dump", args: {} }] },
+        { role: "user", parts: [{ _tag: "FunctionResponse", id: "call_1_0", name: "dump", output, isError: false }] }
+      ]
+    }) as unknown as Model.ModelRequest
+
+  /** The label, the output, why JSON refuses it, and whether the SDK refuses it too (it drops functions silently). */
+  const cases: ReadonlyArray<readonly [string, unknown, string, boolean]> = [
+    [
+      "a circular object",
+      circular,
+      "Converting circular structure to JSON\n    --> starting at object with constructor 'Object'\n    --- property 'self' closes the circle",
+      true
+    ],
+    ["a bigint", { total: BigInt(10) }, "Do not know how to serialize a BigInt", true],
+    ["a function", { format: () => "x" }, `a function (at key "format") cannot be sent as JSON`, false]
+  ]
+
+  for (const [label, output, reason] of cases) {
+    it.effect(`ScriptedModel refuses ${label} in a function response, streaming or not, and uses no step`, () =>
+      Effect.gen(function*() {
+        const model = yield* ScriptedModel.make([ScriptedModel.text("ok")])
+        const refused = yield* Effect.flip(model.generate(requestWith(output)))
+        const streamed = yield* Effect.flip(Stream.runDrain(model.stream(requestWith(output))))
+        for (const error of [refused, streamed]) {
+          assert.deepStrictEqual(errorShape(error), {
+            _tag: "InvalidRequest",
+            message: `The model rejected the request as invalid: ` +
+              `the function response of "dump" (call call_1_0) cannot be sent as JSON: ${reason}`
+          })
+          assert.isFalse(error.retryable)
+        }
+        const answer = yield* model.generate(requestWith({ id: 1 }))
+        assert.deepStrictEqual(answer.parts, [{ _tag: "Text", text: "ok" }])
+      }))
+  }
+
+  for (const [label, output, reason] of cases.filter(([, , , wire]) => wire)) {
+    it.live(`${label}: the real SDK refuses it too, with a non-retryable InvalidRequest, and sends nothing`, () =>
+      Effect.gen(function*() {
+        const model = yield* Model.Model
+        const emulator = yield* GeminiEmulator.GeminiEmulator
+        const error = yield* Effect.flip(model.generate(requestWith(output)))
+        assert.deepStrictEqual(errorShape(error), {
+          _tag: "InvalidRequest",
+          message: `The model rejected the request as invalid: the Gemini SDK failed: ${reason}`
+        })
+        assert.isFalse(error.retryable)
+        assert.strictEqual((yield* emulator.requests).length, 0)
+      }).pipe(Effect.provide(GeminiEmulator.layerModel({ script: [GeminiEmulator.text("ok")] }))))
+  }
 })

@@ -104,6 +104,40 @@ describe("the model reaches only what the active agent declares", () => {
     }))
 })
 
+describe("arguments from the model are plain data, through the real SDK", () => {
+  it.live("a function call whose arguments carry a __proto__ key is refused as invalid arguments before the handler runs", () =>
+    Effect.gen(function*() {
+      const seen: Array<unknown> = []
+      const grant = Tool.make("grant", {
+        description: "Grants a user their settings",
+        parameters: Schema.Struct({ user: Schema.Record({ key: Schema.String, value: Schema.Unknown }) }),
+        handler: ({ user }) => Effect.sync(() => seen.push((user as { readonly isAdmin?: unknown }).isAdmin)).pipe(Effect.as("granted"))
+      })
+      const agent = Agent.make({ name: "admin", instructions: "Grant settings.", tools: [grant] })
+      const result = yield* LeakCheck.check(Agent.run(agent, "make me admin")).pipe(
+        Effect.provide(GeminiEmulator.layerModel({
+          script: [
+            // sent on the wire as `{"user":{"__proto__":{"isAdmin":true}}}`, parsed back by the SDK as an own key
+            GeminiEmulator.callTools([{ name: "grant", args: JSON.parse(`{"user":{"__proto__":{"isAdmin":true}}}`) }]),
+            GeminiEmulator.text("Refused.")
+          ]
+        }))
+      )
+      assert.deepStrictEqual(seen, [])
+      const responses = result.history.flatMap((content) => content.parts.filter((part) => part._tag === "FunctionResponse"))
+      assert.deepStrictEqual(responses.map((part) => part._tag === "FunctionResponse" && [part.name, part.output, part.isError]), [[
+        "grant",
+        `Invalid arguments for tool "grant": the key "__proto__" at arguments.user: arguments are plain data, and the keys __proto__, constructor and prototype are refused at any depth`,
+        true
+      ]])
+      assert.deepStrictEqual(
+        result.events.filter((e): e is AgentEvent.ToolCallFailed => e._tag === "ToolCallFailed").map((e) => e.kind),
+        ["invalid-arguments"]
+      )
+      assert.strictEqual(result.text, "Refused.")
+    }))
+})
+
 // -----------------------------------------------------------------------------
 // the API key never leaks
 // -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * time and check the tool-call event invariant.
  */
 import { Agent, AgentEvent } from "@effect-agents/core"
-import { LeakCheck } from "@effect-agents/testing"
+import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert } from "@effect/vitest"
 import { Effect, Fiber, Stream, TestClock } from "effect"
 
@@ -32,4 +32,12 @@ export const streamFor = <R>(agent: Agent.Agent<R>, input: Agent.Input, millis: 
     const exit = yield* Fiber.await(fiber)
     assert.deepStrictEqual(AgentEvent.invariantViolations(events), [])
     return { events, exit }
+  })
+
+/** The parts of the last user message the `ScriptedModel` received in request `index` (the responses of the turn before). */
+export const responsesOf = (index: number) =>
+  Effect.map(Effect.flatMap(ScriptedModel.ScriptedModel, (model) => model.requests), (requests) => {
+    const last = requests[index]!.contents.at(-1)!
+    assert.strictEqual(last.role, "user")
+    return last.parts
   })

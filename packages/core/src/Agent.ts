@@ -14,8 +14,10 @@ import type * as Stream from "effect/Stream"
 import type { AgentError } from "./AgentError.js"
 import type { AgentEvent } from "./AgentEvent.js"
 import type { History } from "./Content.js"
-import type * as Handoff from "./Handoff.js"
+import * as Handoff from "./Handoff.js"
+import { parametersJsonSchema } from "./internal/jsonSchema.js"
 import * as internal from "./internal/run.js"
+import * as validate from "./internal/validate.js"
 import type { Model, Usage } from "./Model.js"
 import * as Policy from "./Policy.js"
 import * as Tool from "./Tool.js"
@@ -27,29 +29,32 @@ import * as Toolkit from "./Toolkit.js"
 export const TypeId: unique symbol = Symbol.for("@effect-agents/core/Agent")
 
 /**
- * An agent. `R` is what its tools and handoff targets need.
+ * An agent. `R` is what its tools and handoff targets need; `A` is its final answer
+ * (`RunResult.output`): the text, or the value decoded with its `output` Schema.
  *
  * @since 0.1.0
  */
-export interface Agent<out R = never> extends Pipeable {
-  readonly [TypeId]: { readonly _R: (_: never) => R }
+export interface Agent<out R = never, out A = string> extends Pipeable {
+  readonly [TypeId]: { readonly _R: (_: never) => R; readonly _A: (_: never) => A }
   readonly name: string
   readonly description: string
   readonly instructions: string
   readonly tools: ReadonlyArray<Tool.Any>
   readonly handoffs: ReadonlyArray<Handoff.Any>
   readonly policy: Policy.Policy
+  /** Structured output: the Schema the final answer is decoded with; `undefined` for a text answer. */
+  readonly output: Schema.Schema<any, any> | undefined
 }
 
 /**
  * @since 0.1.0
  */
-export interface Any extends Agent<any> {}
+export interface Any extends Agent<any, any> {}
 
 /**
  * @since 0.1.0
  */
-export type Requirements<A> = A extends Agent<infer R> ? R : never
+export type Requirements<A> = A extends Agent<infer R, any> ? R : never
 
 /**
  * @since 0.1.0
@@ -57,19 +62,19 @@ export type Requirements<A> = A extends Agent<infer R> ? R : never
 export const isAgent = (u: unknown): u is Any => typeof u === "object" && u !== null && TypeId in u
 
 const Proto = {
-  [TypeId]: { _R: (_: never) => _ },
+  [TypeId]: { _R: (_: never) => _, _A: (_: never) => _ },
   pipe() {
     return pipeArguments(this, arguments)
   }
 }
 
-const makeAgent = (fields: Omit<Agent<any>, typeof TypeId | "pipe">): Agent<any> =>
+const makeAgent = (fields: Omit<Agent<any, any>, typeof TypeId | "pipe">): Agent<any, any> =>
   Object.assign(Object.create(Proto), fields)
 
 /**
  * @since 0.1.0
  */
-export interface Options<Tools extends ReadonlyArray<Tool.Any>, Handoffs extends ReadonlyArray<Handoff.Any>> {
+export interface Options<Tools extends ReadonlyArray<Tool.Any>, Handoffs extends ReadonlyArray<Handoff.Any>, A = string, I = A> {
   readonly name: string
   readonly instructions: string
   /** What the agent is for; shown to other agents that can hand off to it. */
@@ -77,9 +82,33 @@ export interface Options<Tools extends ReadonlyArray<Tool.Any>, Handoffs extends
   readonly tools?: Tools | Toolkit.Toolkit<Tools> | undefined
   readonly handoffs?: Handoffs | undefined
   readonly policy?: Policy.Options | undefined
+  /**
+   * Structured output: the final answer is JSON decoded with this Schema (an object schema)
+   * into `RunResult.output`. An answer that does not decode goes back to the model with the
+   * Schema error, at most `policy.maxOutputRetries` times (default 2), then the run fails with
+   * `OutputInvalid`. After a handoff, the answering agent's Schema applies.
+   */
+  readonly output?: Schema.Schema<A, I> | undefined
 }
 
 /**
+ * Make an agent. Its configuration is checked here, so a mistake fails where it is written
+ * rather than as a silently wrong run; each check throws an `IllegalArgumentException` naming
+ * the agent, the value and the rule:
+ *
+ * - the name is a non-empty string without `/` (the separator of agent paths);
+ * - tool names, and the `transfer_to_<name>` names of handoffs, are names Gemini accepts: letters,
+ *   digits, `_ . : -`, starting with a letter or `_`, at most 64 characters;
+ * - no two tools or handoffs share a name: a tool named like a handoff (`transfer_to_math` beside
+ *   `Handoff.to(math)`) and two handoff targets mapping to the same tool name (`"a b"` and `"a_b"`)
+ *   are refused;
+ * - the policy values (see `Policy.Options`);
+ * - an `output` Schema is an object schema Gemini accepts (as for tool parameters).
+ *
+ * A lazy handoff target (`Handoff.to(() => agent)`) is checked when a run first resolves it: a
+ * problem then ends that run with the same message, as a defect (`IllegalArgumentException`);
+ * so does a function that returns no agent.
+ *
  * @example
  * ```ts
  * import { Agent, Tool } from "@effect-agents/core"
@@ -98,31 +127,127 @@ export interface Options<Tools extends ReadonlyArray<Tool.Any>, Handoffs extends
  * })
  * ```
  * @since 0.1.0
+ * @category constructors
  */
 export const make = <
   const Tools extends ReadonlyArray<Tool.Any> = [],
-  const Handoffs extends ReadonlyArray<Handoff.Any> = []
+  const Handoffs extends ReadonlyArray<Handoff.Any> = [],
+  A = string,
+  I = A
 >(
-  options: Options<Tools, Handoffs>
-): Agent<Tool.Requirements<Tools[number]> | Handoff.Requirements<Handoffs[number]>> => {
+  options: Options<Tools, Handoffs, A, I>
+): Agent<Tool.Requirements<Tools[number]> | Handoff.Requirements<Handoffs[number]>, A> => {
+  validate.agentName(options.name)
+  const subject = `agent "${options.name}"`
   const tools: ReadonlyArray<Tool.Any> = options.tools === undefined
     ? []
     : Toolkit.isToolkit(options.tools)
     ? options.tools.tools
     : options.tools as ReadonlyArray<Tool.Any>
-  const names = new Set<string>()
-  for (const tool of tools) {
-    if (names.has(tool.name)) throw new Error(`Agent.make("${options.name}"): two tools are named "${tool.name}"`)
-    names.add(tool.name)
-  }
+  const toolNames = new Set<string>()
+  tools.forEach((tool, i) => {
+    if (!Tool.isTool(tool)) throw validate.invalid(subject, `tools[${i}] is not a tool, got ${validate.show(tool)}`)
+    const problem = validate.toolNameProblem(tool.name)
+    if (problem !== undefined) throw validate.invalid(subject, problem)
+    if (toolNames.has(tool.name)) throw validate.invalid(subject, `two tools are named "${tool.name}"`)
+    toolNames.add(tool.name)
+  })
+  const handoffs = options.handoffs ?? []
+  handoffs.forEach((handoff, i) => {
+    if (!Handoff.isHandoff(handoff)) {
+      throw validate.invalid(subject, `handoffs[${i}] is not a handoff (make one with Handoff.to), got ${validate.show(handoff)}`)
+    }
+  })
   return makeAgent({
     name: options.name,
     description: options.description ?? "",
     instructions: options.instructions,
     tools,
-    handoffs: options.handoffs ?? [],
-    policy: Policy.make(options.policy)
+    handoffs: checkedHandoffs(subject, toolNames, handoffs),
+    policy: Policy.make(options.policy),
+    output: checkedOutput(subject, options.output)
   })
+}
+
+/** An output Schema, checked to have a JSON Schema Gemini accepts (the run loop derives it again, once). */
+const checkedOutput = (subject: string, output: unknown): Schema.Schema<any, any> | undefined => {
+  if (output === undefined) return undefined
+  if (!Schema.isSchema(output)) throw validate.invalid(subject, `output is not a Schema, got ${validate.show(output)}`)
+  try {
+    parametersJsonSchema(output as Schema.Schema.AnyNoContext, "output")
+  } catch (error) {
+    const reason = String((error as Error).message).replace(/^.*?its parameters schema /, "")
+    throw validate.invalid(subject, `the output Schema ${reason} (the answer is sent as a tool's arguments where JSON mode cannot be used)`)
+  }
+  return output as Schema.Schema<any, any>
+}
+
+/**
+ * The handoffs, their tool names checked against each other and the agent's tools: the known
+ * targets at once, all of them again when the run loop first resolves a target (a lazy target may
+ * not exist before then). Resolved targets are kept; a failed check is thrown again at each run.
+ */
+const checkedHandoffs = (
+  subject: string,
+  toolNames: ReadonlySet<string>,
+  handoffs: ReadonlyArray<Handoff.Any>
+): ReadonlyArray<Handoff.Any> => {
+  const known = handoffs.filter((handoff) => validate.knownTargets.has(handoff))
+  checkHandoffNames(subject, toolNames, known.map((handoff) => targetOf(subject, handoff, handoffs.indexOf(handoff))))
+  if (known.length === handoffs.length) return handoffs
+  let targets: ReadonlyArray<Any> | undefined
+  const resolve = (): ReadonlyArray<Any> => {
+    if (targets === undefined) {
+      const resolved = handoffs.map((handoff, i) => targetOf(subject, handoff, i))
+      checkHandoffNames(subject, toolNames, resolved)
+      targets = resolved
+    }
+    return targets
+  }
+  return handoffs.map((handoff, i) => ({ ...handoff, target: () => resolve()[i]! }))
+}
+
+/** Resolve a handoff target, refusing anything but an agent with a message naming the declaring agent. */
+const targetOf = (subject: string, handoff: Handoff.Any, i: number): Any => {
+  let target: unknown
+  try {
+    target = handoff.target()
+  } catch (error) {
+    throw validate.invalid(subject, `the target of handoffs[${i}] could not be resolved: ${String(error)}`)
+  }
+  if (isAgent(target)) return target
+  throw validate.invalid(
+    subject,
+    validate.knownTargets.has(handoff)
+      ? `handoffs[${i}] targets ${validate.show(target)} instead of an agent`
+      : `the function given to Handoff.to (handoffs[${i}]) returned ${validate.show(target)} instead of an agent; ` +
+        `is the target agent defined before the first run?`
+  )
+}
+
+/** Handoff tool names are Gemini names, distinct from each other and from the agent's tools. */
+const checkHandoffNames = (subject: string, toolNames: ReadonlySet<string>, targets: ReadonlyArray<Any>): void => {
+  const seen = new Map<string, string>()
+  for (const target of targets) {
+    const name = Handoff.toolName(target.name)
+    const problem = validate.toolNameProblem(name)
+    if (problem !== undefined) {
+      throw validate.invalid(subject, `the handoff to agent "${target.name}": ${problem}; give that agent a shorter name`)
+    }
+    if (toolNames.has(name)) {
+      throw validate.invalid(subject, `the tool "${name}" has the name of the handoff to agent "${target.name}"; rename the tool`)
+    }
+    const other = seen.get(name)
+    if (other !== undefined) {
+      throw validate.invalid(
+        subject,
+        other === target.name
+          ? `two handoffs go to an agent named "${other}"; declare each target once`
+          : `the handoffs to agents "${other}" and "${target.name}" both become the tool "${name}"; rename one of the agents`
+      )
+    }
+    seen.set(name, target.name)
+  }
 }
 
 /**
@@ -138,16 +263,17 @@ export const make = <
  * @since 0.1.0
  */
 export const withPolicy: {
-  (options: Policy.Options): <R>(self: Agent<R>) => Agent<R>
-  <R>(self: Agent<R>, options: Policy.Options): Agent<R>
-} = dual(2, <R>(self: Agent<R>, options: Policy.Options): Agent<R> =>
+  (options: Policy.Options): <R, A>(self: Agent<R, A>) => Agent<R, A>
+  <R, A>(self: Agent<R, A>, options: Policy.Options): Agent<R, A>
+} = dual(2, <R, A>(self: Agent<R, A>, options: Policy.Options): Agent<R, A> =>
   makeAgent({
     name: self.name,
     description: self.description,
     instructions: self.instructions,
     tools: self.tools,
     handoffs: self.handoffs,
-    policy: Policy.make(options, self.policy)
+    policy: Policy.make(options, self.policy),
+    output: self.output
   }))
 
 /**
@@ -162,11 +288,16 @@ export type Input = string | { readonly prompt: string; readonly history?: Histo
  *
  * @since 0.1.0
  */
-export interface RunResult {
+export interface RunResult<out A = string> {
   readonly runId: string
   /** Path of the agent that answered (`triage/math` after a handoff). */
   readonly agent: string
   readonly text: string
+  /**
+   * The final answer: the text, or, for an agent made with `output`, the value decoded with
+   * that Schema (after a handoff, the answering agent's Schema).
+   */
+  readonly output: A
   /** The whole conversation; pass it back as `{ prompt, history }` to continue. */
   readonly history: History
   readonly usage: Usage
@@ -193,11 +324,12 @@ export interface RunResult {
  * @since 0.1.0
  */
 export const run: {
-  (input: Input): <R>(self: Agent<R>) => Effect.Effect<RunResult, AgentError, Model | R>
-  <R>(self: Agent<R>, input: Input): Effect.Effect<RunResult, AgentError, Model | R>
+  (input: Input): <R, A>(self: Agent<R, A>) => Effect.Effect<RunResult<A>, AgentError, Model | R>
+  <R, A>(self: Agent<R, A>, input: Input): Effect.Effect<RunResult<A>, AgentError, Model | R>
 } = dual(
   (args) => isAgent(args[0]),
-  <R>(self: Agent<R>, input: Input): Effect.Effect<RunResult, AgentError, Model | R> => internal.run(self, input)
+  <R, A>(self: Agent<R, A>, input: Input): Effect.Effect<RunResult<A>, AgentError, Model | R> =>
+    internal.run(self, input)
 )
 
 /**
@@ -218,18 +350,19 @@ export const run: {
  * @since 0.1.0
  */
 export const stream: {
-  (input: Input): <R>(self: Agent<R>) => Stream.Stream<AgentEvent, AgentError, Model | R>
-  <R>(self: Agent<R>, input: Input): Stream.Stream<AgentEvent, AgentError, Model | R>
+  (input: Input): <R, A>(self: Agent<R, A>) => Stream.Stream<AgentEvent, AgentError, Model | R>
+  <R, A>(self: Agent<R, A>, input: Input): Stream.Stream<AgentEvent, AgentError, Model | R>
 } = dual(
   (args) => isAgent(args[0]),
-  <R>(self: Agent<R>, input: Input): Stream.Stream<AgentEvent, AgentError, Model | R> => internal.stream(self, input)
+  <R, A>(self: Agent<R, A>, input: Input): Stream.Stream<AgentEvent, AgentError, Model | R> => internal.stream(self, input)
 )
 
 const AsToolInput = Schema.Struct({ input: Schema.String.annotations({ description: "The task for the agent" }) })
 
 /**
  * Expose an agent as a tool: the calling agent delegates a task and gets the sub-agent's
- * answer back as the tool result (the conversation stays with the caller). The sub-agent's
+ * answer back as the tool result (the conversation stays with the caller): its text, or its
+ * typed output (encoded with its `output` Schema) for an agent made with `output`. The sub-agent's
  * events join the caller's event stream under the path `caller/sub`.
  *
  * @example
@@ -245,14 +378,14 @@ const AsToolInput = Schema.Struct({ input: Schema.String.annotations({ descripti
  * ```
  * @since 0.1.0
  */
-export const asTool = <R, const Name extends string = string>(
-  agent: Agent<R>,
+export const asTool = <R, A = string, const Name extends string = string>(
+  agent: Agent<R, A>,
   options?: { readonly name?: Name | undefined; readonly description?: string | undefined }
-): Tool.Tool<Name, { readonly input: string }, string, AgentError, Model | R> =>
-  internal.markNested(Tool.make<Name, typeof AsToolInput, typeof Schema.String, AgentError, Model>((options?.name ?? agent.name) as Name, {
+): Tool.Tool<Name, { readonly input: string }, A, AgentError, Model | R> =>
+  internal.markNested(Tool.make<Name, typeof AsToolInput, Schema.Schema<any, any>, AgentError, Model>((options?.name ?? agent.name) as Name, {
     description: options?.description ?? (agent.description || `Ask the ${agent.name} agent`),
     parameters: AsToolInput,
-    success: Schema.String,
+    success: agent.output ?? Schema.String,
     // the sub-agent's own requirements (`R`) never include a `Scope`: its tools scope their own calls
-    handler: ({ input }) => internal.runNested(agent, input) as Effect.Effect<string, AgentError, Model>
-  })) as Tool.Tool<Name, { readonly input: string }, string, AgentError, Model | R>
+    handler: ({ input }) => internal.runNested(agent, input) as Effect.Effect<any, AgentError, Model>
+  })) as unknown as Tool.Tool<Name, { readonly input: string }, A, AgentError, Model | R>

@@ -6,19 +6,9 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
-
-const CauseSchema = Schema.declare((u): u is Cause.Cause<unknown> => Cause.isCause(u), {
-  identifier: "Cause"
-})
-
-const describe = (error: unknown): string => {
-  if (error instanceof Error) return error.message
-  if (typeof error === "object" && error !== null && "message" in error) return String(error.message)
-  return typeof error === "string" ? error : JSON.stringify(error) ?? String(error)
-}
+import * as internal from "./internal/cause.js"
 
 /**
  * The provider refused the request for quota reasons (HTTP 429). Retryable; `retryAfter` is
@@ -129,6 +119,39 @@ export class ModelTimeout extends Schema.TaggedError<ModelTimeout>()("ModelTimeo
 }
 
 /**
+ * The model answered, but with nothing the run can use: no parts (or only thoughts), or a
+ * function call it could not form (`finishReason` names which). Transient in practice, so
+ * retryable: the run retries it on `policy.modelRetry`, then fails with it.
+ *
+ * @since 0.1.0
+ */
+export class UnusableResponse extends Schema.TaggedError<UnusableResponse>()("UnusableResponse", {
+  finishReason: Schema.String,
+  detail: Schema.String
+}) {
+  readonly retryable = true
+  override get message() {
+    return `The model returned no usable answer (${this.finishReason}): ${this.detail}`
+  }
+}
+
+/**
+ * The model's answer was cut at its output token limit. Not retryable: raise the limit, or ask
+ * for a shorter answer. `partialText` is the text that arrived before the cut.
+ *
+ * @since 0.1.0
+ */
+export class OutputTruncated extends Schema.TaggedError<OutputTruncated>()("OutputTruncated", {
+  partialText: Schema.String,
+  detail: Schema.String
+}) {
+  readonly retryable = false
+  override get message() {
+    return `The model's answer was cut at its output token limit after ${this.partialText.length} characters: ${this.detail}`
+  }
+}
+
+/**
  * Every way a model call can fail.
  *
  * @since 0.1.0
@@ -141,6 +164,8 @@ export type ModelError =
   | ContentBlocked
   | MalformedResponse
   | ModelTimeout
+  | UnusableResponse
+  | OutputTruncated
 
 /**
  * @since 0.1.0
@@ -152,7 +177,9 @@ export const ModelError = Schema.Union(
   AuthenticationFailed,
   ContentBlocked,
   MalformedResponse,
-  ModelTimeout
+  ModelTimeout,
+  UnusableResponse,
+  OutputTruncated
 )
 
 /**
@@ -169,7 +196,9 @@ const modelErrorTags = new Set([
   "AuthenticationFailed",
   "ContentBlocked",
   "MalformedResponse",
-  "ModelTimeout"
+  "ModelTimeout",
+  "UnusableResponse",
+  "OutputTruncated"
 ])
 
 /**
@@ -189,17 +218,23 @@ export class ToolTimeout extends Schema.TaggedError<ToolTimeout>()("ToolTimeout"
 }
 
 /**
- * A handler produced a value its `success` Schema does not accept.
+ * A handler produced a value its `success` Schema does not accept, or whose encoded form cannot
+ * be sent to the model as JSON (a cycle, a `bigint`, a function).
  *
  * @since 0.1.0
  */
 export class ToolResultInvalid extends Schema.TaggedError<ToolResultInvalid>()("ToolResultInvalid", {
   tool: Schema.String,
   callId: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /** `schema`: the `success` Schema rejected the value; `json`: the encoded value cannot be sent as JSON. */
+  problem: Schema.optionalWith(Schema.Literal("schema", "json"), { default: () => "schema" as const })
 }) {
   override get message() {
-    return `Tool "${this.tool}" (call ${this.callId}) returned a value that does not match its success schema: ${this.detail}`
+    return this.problem === "json"
+      ? `Tool "${this.tool}" (call ${this.callId}) returned a value that cannot be sent to the model as JSON: ${this.detail}. ` +
+        `Return plain data (strings, finite numbers, booleans, null, arrays and objects, without cycles).`
+      : `Tool "${this.tool}" (call ${this.callId}) returned a value that does not match its success schema: ${this.detail}`
   }
 }
 
@@ -213,7 +248,7 @@ export class ToolException extends Schema.TaggedError<ToolException>()("ToolExce
   error: Schema.Unknown
 }) {
   override get message() {
-    return `Tool "${this.tool}" threw: ${describe(this.error)}`
+    return `Tool "${this.tool}" threw: ${internal.describeError(this.error)}`
   }
 }
 
@@ -227,21 +262,18 @@ export const FailedCall = Schema.Struct({ tool: Schema.String, callId: Schema.St
 /**
  * One or more tool calls failed under the `fail-fast` policy. Every sibling was interrupted
  * when the first failure happened; `cause` holds every real failure (the `ExceptionGroup`
- * analogue: tool errors, `ToolTimeout`s, defects), never the interruptions of siblings.
+ * analogue: tool errors, `ToolTimeout`s, defects) and every error raised while the siblings
+ * were being cancelled (a finalizer that died), never the interruptions of siblings.
  *
  * @since 0.1.0
  */
 export class ToolCallFailed extends Schema.TaggedError<ToolCallFailed>()("ToolCallFailed", {
   calls: Schema.Array(FailedCall),
-  cause: CauseSchema
+  cause: internal.CauseSchema
 }) {
   override get message() {
-    const failures = [
-      ...Array.from(Cause.failures(this.cause), describe),
-      ...Array.from(Cause.defects(this.cause), (d) => `defect: ${describe(d)}`)
-    ]
     const calls = this.calls.map((c) => `${c.tool} (${c.callId})`).join(", ")
-    return `Tool call failed: ${calls}: ${failures.join("; ")}`
+    return `Tool call failed: ${calls}: ${internal.describeCause(this.cause)}`
   }
 }
 
@@ -304,6 +336,25 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
 }
 
 /**
+ * The agent's final answer did not decode with its `output` Schema, again after going back to
+ * the model `retries` times with the Schema error. `detail` is the last Schema error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OutputInvalid extends Schema.TaggedError<OutputInvalid>()("OutputInvalid", {
+  agent: Schema.String,
+  retries: Schema.Number,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `Agent "${this.agent}" answered with output that does not match its output Schema (after ${this.retries} ` +
+      `retries): ${this.detail}. Make the instructions describe the expected shape, loosen the Schema, or raise ` +
+      `policy.maxOutputRetries.`
+  }
+}
+
+/**
  * Every way a run can fail.
  *
  * @since 0.1.0
@@ -315,10 +366,21 @@ export type AgentError =
   | HandoffLimitExceeded
   | RunTimeout
   | BudgetExceeded
+  | OutputInvalid
 
 /**
- * A short human-readable description of any error value.
+ * A short human-readable description of any error value: its `message`, else its JSON text.
+ * It never throws: a value whose `message` getter throws, or that cannot be printed, is
+ * described as such.
  *
+ * @example
+ * ```ts
+ * import { AgentError } from "@effect-agents/core"
+ *
+ * AgentError.describeError(new Error("disk full")) // "disk full"
+ * AgentError.describeError({ code: 7 })            // '{"code":7}'
+ * ```
  * @since 0.1.0
+ * @category utils
  */
-export const describeError: (error: unknown) => string = describe
+export const describeError: (error: unknown) => string = internal.describeError

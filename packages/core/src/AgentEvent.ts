@@ -45,13 +45,35 @@ export class ModelRequested extends Schema.TaggedClass<ModelRequested>()("ModelR
 
 /**
  * A piece of streamed model text (only from `Agent.stream`). If the attempt fails and is
- * retried, the deltas start again after `RetryScheduled`.
+ * retried, `TextReset` says to discard the deltas so far; they start again after `RetryScheduled`.
  *
  * @since 0.1.0
  */
 export class TextDelta extends Schema.TaggedClass<TextDelta>()("TextDelta", {
   ...base,
   text: Schema.String
+}) {}
+
+/**
+ * A streamed attempt that had published text failed with a retryable error: consumers discard the
+ * `TextDelta`s of this turn received so far, which will never be part of an answer. When a retry
+ * follows, it comes before its `RetryScheduled` and the retried attempt's deltas start over; when
+ * the retries are spent, `RunFailed` follows. `attempt` is the attempt that failed.
+ *
+ * @since 0.1.0
+ * @category models
+ * @example
+ * ```ts
+ * let partial = ""
+ * const onEvent = (event: AgentEvent.AgentEvent) => {
+ *   if (event._tag === "TextDelta") partial += event.text
+ *   if (event._tag === "TextReset") partial = ""
+ * }
+ * ```
+ */
+export class TextReset extends Schema.TaggedClass<TextReset>()("TextReset", {
+  ...base,
+  attempt: Schema.Number
 }) {}
 
 /**
@@ -87,11 +109,19 @@ export class ToolCallSucceeded extends Schema.TaggedClass<ToolCallSucceeded>()("
 
 /**
  * Why a tool call failed: the handler failed or died, or the model's call was unusable
- * (unknown tool, arguments rejected by the tool's Schema).
+ * (unknown tool, arguments rejected by the tool's Schema), or a call that needed approval was
+ * denied (`denied`: its handler never ran).
  *
  * @since 0.1.0
  */
-export const FailureKind = Schema.Literal("failure", "defect", "invalid-arguments", "unknown-tool", "invalid-result")
+export const FailureKind = Schema.Literal(
+  "failure",
+  "defect",
+  "invalid-arguments",
+  "unknown-tool",
+  "invalid-result",
+  "denied"
+)
 
 /**
  * A tool call failed. `reported: true` means the error went back to the model as a function
@@ -111,13 +141,17 @@ export class ToolCallFailed extends Schema.TaggedClass<ToolCallFailed>()("ToolCa
 /**
  * Why a tool call was interrupted.
  *
- * - `sibling-failed`: another call of its group failed under `fail-fast`.
+ * - `sibling-failed`: another call of its group failed under `fail-fast` (also a call the group
+ *   stopped before it began: its handler never ran).
  * - `timeout`: it ran past its `timeout`; this counts as its failure.
  * - `run-interrupted`: the run itself was interrupted (caller, timeout, disconnect).
+ * - `cancelled`: the call was cancelled on its own (its handler ended with `Effect.interrupt`,
+ *   or something other than its group or its run interrupted it). Not a failure of the group:
+ *   the model is told the call was cancelled, its siblings go on, and so does the run.
  *
  * @since 0.1.0
  */
-export const InterruptReason = Schema.Literal("sibling-failed", "timeout", "run-interrupted")
+export const InterruptReason = Schema.Literal("sibling-failed", "timeout", "run-interrupted", "cancelled")
 
 /**
  * @since 0.1.0
@@ -132,6 +166,34 @@ export class ToolCallInterrupted extends Schema.TaggedClass<ToolCallInterrupted>
   callId: Schema.String,
   tool: Schema.String,
   reason: InterruptReason
+}) {}
+
+/**
+ * A call of a tool made with `needsApproval` waits for a decision (see `Approvals`). It follows
+ * the call's `ToolCallStarted`; its handler has not run.
+ *
+ * @since 0.1.0
+ */
+export class ApprovalRequested extends Schema.TaggedClass<ApprovalRequested>()("ApprovalRequested", {
+  ...base,
+  callId: Schema.String,
+  tool: Schema.String,
+  args: Schema.Unknown
+}) {}
+
+/**
+ * The decision on a call that waited for approval: `approved`, or denied with a `reason` (also
+ * when no decision came within `policy.approvalTimeout`). A denied call then ends with
+ * `ToolCallFailed{kind: "denied"}`.
+ *
+ * @since 0.1.0
+ */
+export class ApprovalDecided extends Schema.TaggedClass<ApprovalDecided>()("ApprovalDecided", {
+  ...base,
+  callId: Schema.String,
+  tool: Schema.String,
+  approved: Schema.Boolean,
+  reason: Schema.optional(Schema.String)
 }) {}
 
 /**
@@ -170,6 +232,8 @@ export class HandoffCompleted extends Schema.TaggedClass<HandoffCompleted>()("Ha
 export class RunCompleted extends Schema.TaggedClass<RunCompleted>()("RunCompleted", {
   ...base,
   text: Schema.String,
+  /** Structured output: the answer's JSON (the encoded form of `RunResult.output`); absent for a text answer. */
+  output: Schema.optional(Schema.Unknown),
   usage: Usage,
   history: History
 }) {}
@@ -191,11 +255,14 @@ export const AgentEvent = Schema.Union(
   TurnStarted,
   ModelRequested,
   TextDelta,
+  TextReset,
   ModelResponded,
   ToolCallStarted,
   ToolCallSucceeded,
   ToolCallFailed,
   ToolCallInterrupted,
+  ApprovalRequested,
+  ApprovalDecided,
   RetryScheduled,
   HandoffStarted,
   HandoffCompleted,
@@ -211,11 +278,14 @@ export type AgentEvent =
   | TurnStarted
   | ModelRequested
   | TextDelta
+  | TextReset
   | ModelResponded
   | ToolCallStarted
   | ToolCallSucceeded
   | ToolCallFailed
   | ToolCallInterrupted
+  | ApprovalRequested
+  | ApprovalDecided
   | RetryScheduled
   | HandoffStarted
   | HandoffCompleted

@@ -28,6 +28,7 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/background.js"
 
@@ -47,12 +48,32 @@ export interface Failure {
 }
 
 /**
+ * A task forked after its `Background` service's scope had closed: it was never started. This is
+ * a bug in the caller (the service outlived its scope), so `fork` dies with it; it is also
+ * logged and handed to `onFailure` like any failed task.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BackgroundClosed extends Schema.TaggedError<BackgroundClosed>()("BackgroundClosed", {
+  task: Schema.String
+}) {
+  override get message() {
+    return `Background task "${this.task}" was not started: the scope of its Background service has closed. ` +
+      `Fork it while the scope is open, or provide Background.layer to a scope that lives as long as the work.`
+  }
+}
+
+/**
  * @since 0.1.0
  */
 export interface Options {
   /** Called with every failure, after it has been logged. A failing handler is logged too. */
   readonly onFailure?: ((failure: Failure) => Effect.Effect<void>) | undefined
-  /** When the scope closes, running tasks get this long to finish before being interrupted. Default: none. */
+  /**
+   * When the scope closes, running tasks get this long to finish before being interrupted. Default: none.
+   * A finite duration `>= 0`; anything else throws an `IllegalArgumentException` when the service is made.
+   */
   readonly gracePeriod?: Duration.DurationInput | undefined
 }
 
@@ -72,7 +93,10 @@ export declare namespace Background {
    * @since 0.1.0
    */
   export interface Service {
-    /** Start `effect` in the background, tied to the service's scope. */
+    /**
+     * Start `effect` in the background, tied to the service's scope. After the scope has closed
+     * this dies with `BackgroundClosed` (also logged and given to `onFailure`): the task never runs.
+     */
     readonly fork: <A, E, R>(effect: Effect.Effect<A, E, R>, options?: ForkOptions) => Effect.Effect<Fiber.RuntimeFiber<A, E>, never, R>
     /** Wait until no task is running. */
     readonly awaitIdle: Effect.Effect<void>

@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import type { Agent } from "./Agent.js"
+import * as validate from "./internal/validate.js"
 
 /**
  * @since 0.1.0
@@ -20,7 +21,7 @@ export const TypeId: unique symbol = Symbol.for("@effect-agents/core/Handoff")
 export interface Handoff<out R = never> {
   readonly [TypeId]: typeof TypeId
   /** The target, resolved lazily so agents can hand off to each other in a cycle. */
-  readonly target: () => Agent<R>
+  readonly target: () => Agent<R, unknown>
   readonly description: string | undefined
 }
 
@@ -35,6 +36,12 @@ export interface Any extends Handoff<any> {}
 export type Requirements<H> = H extends Handoff<infer R> ? R : never
 
 /**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isHandoff = (u: unknown): u is Any => typeof u === "object" && u !== null && TypeId in u
+
+/**
  * The tool name the model calls to hand off to an agent.
  *
  * @since 0.1.0
@@ -43,6 +50,11 @@ export const toolName = (agentName: string): string => `transfer_to_${agentName.
 
 /**
  * Declare a handoff target. Pass a function to refer to an agent defined later (cycles).
+ *
+ * `Agent.make` checks the handoff's tool name (a name Gemini accepts, distinct from the agent's
+ * tools and other handoffs). A function target is checked when a run first resolves it: if it
+ * returns no agent, or its tool name clashes, that run ends with a defect naming the declaring
+ * agent and the rule.
  *
  * @example
  * ```ts
@@ -56,12 +68,17 @@ export const toolName = (agentName: string): string => `transfer_to_${agentName.
  * })
  * ```
  * @since 0.1.0
+ * @category constructors
  */
 export const to = <R>(
-  target: Agent<R> | (() => Agent<R>),
+  target: Agent<R, unknown> | (() => Agent<R, unknown>),
   options?: { readonly description?: string | undefined }
-): Handoff<R> => ({
-  [TypeId]: TypeId,
-  target: typeof target === "function" ? target : () => target,
-  description: options?.description
-})
+): Handoff<R> => {
+  if (typeof target === "function") return { [TypeId]: TypeId, target, description: options?.description }
+  if (typeof target !== "object" || target === null) {
+    throw validate.invalid("handoff", `Handoff.to needs an agent or a function returning one, got ${validate.show(target)}`)
+  }
+  const handoff: Handoff<R> = { [TypeId]: TypeId, target: () => target, description: options?.description }
+  validate.knownTargets.set(handoff, target)
+  return handoff
+}

@@ -13,13 +13,14 @@ import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as RateLimiter from "effect/RateLimiter"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ModelError } from "./AgentError.js"
 import { Content, Part } from "./Content.js"
 import * as concurrency from "./internal/concurrency.js"
+import * as rateLimiter from "./internal/rateLimiter.js"
+import * as fairSemaphore from "./internal/semaphore.js"
 
 /**
  * A function the model may call: name, description and plain JSON Schema of its arguments.
@@ -38,12 +39,18 @@ export const ToolDeclaration = Schema.Struct({
 export interface ToolDeclaration extends Schema.Schema.Type<typeof ToolDeclaration> {}
 
 /**
+ * Tokens used by a model call (or a run). `cachedInputTokens` is the part of `inputTokens`
+ * served from a context cache, `reasoningTokens` the part of `outputTokens` spent thinking; both
+ * are present when the provider reports them.
+ *
  * @since 0.1.0
  */
 export const Usage = Schema.Struct({
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
-  totalTokens: Schema.Number
+  totalTokens: Schema.Number,
+  cachedInputTokens: Schema.optional(Schema.Number),
+  reasoningTokens: Schema.optional(Schema.Number)
 })
 
 /**
@@ -55,6 +62,37 @@ export interface Usage extends Schema.Schema.Type<typeof Usage> {}
  * @since 0.1.0
  */
 export const emptyUsage: Usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 }
+
+/**
+ * The usage of two calls together: every count summed; `cachedInputTokens` and
+ * `reasoningTokens` are present when either side has them.
+ *
+ * @example
+ * ```ts
+ * import { Model } from "@effect-agents/core"
+ *
+ * const run = [
+ *   { inputTokens: 100, outputTokens: 20, totalTokens: 120, reasoningTokens: 12 },
+ *   { inputTokens: 150, outputTokens: 5, totalTokens: 155, cachedInputTokens: 90 }
+ * ].reduce(Model.addUsage, Model.emptyUsage)
+ * // { inputTokens: 250, outputTokens: 25, totalTokens: 275, cachedInputTokens: 90, reasoningTokens: 12 }
+ * ```
+ * @since 0.1.0
+ */
+export const addUsage = (self: Usage, that: Usage): Usage => {
+  const cached = sumOptional(self.cachedInputTokens, that.cachedInputTokens)
+  const reasoning = sumOptional(self.reasoningTokens, that.reasoningTokens)
+  return {
+    inputTokens: self.inputTokens + that.inputTokens,
+    outputTokens: self.outputTokens + that.outputTokens,
+    totalTokens: self.totalTokens + that.totalTokens,
+    ...(cached !== undefined ? { cachedInputTokens: cached } : {}),
+    ...(reasoning !== undefined ? { reasoningTokens: reasoning } : {})
+  }
+}
+
+const sumOptional = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : a + b
 
 /**
  * @since 0.1.0
@@ -76,7 +114,8 @@ export const ModelRequest = Schema.Struct({
   agent: Schema.String,
   system: Schema.optional(Schema.String),
   contents: Schema.Array(Content),
-  tools: Schema.Array(ToolDeclaration)
+  tools: Schema.Array(ToolDeclaration),
+  output: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })
 
 /**
@@ -87,6 +126,12 @@ export interface ModelRequest {
   readonly system?: string | undefined
   readonly contents: ReadonlyArray<Content>
   readonly tools: ReadonlyArray<ToolDeclaration>
+  /**
+   * Structured output: the JSON Schema (an object schema) the final answer must match, as JSON
+   * text. A model layer asks its provider for JSON of this shape (Gemini: `responseJsonSchema`,
+   * or a `final_answer` tool whose arguments become the answer's text).
+   */
+  readonly output?: { readonly [key: string]: unknown } | undefined
 }
 
 /**
@@ -132,6 +177,11 @@ export declare namespace Model {
   export interface Service {
     readonly generate: (request: ModelRequest) => Effect.Effect<ModelResponse, ModelError>
     readonly stream: (request: ModelRequest) => Stream.Stream<ModelChunk, ModelError>
+    /**
+     * Who serves the calls, for traces (OpenTelemetry GenAI `gen_ai.provider.name`, e.g.
+     * `gcp.gemini`, and `gen_ai.request.model`). A model without it is traced as `chat`.
+     */
+    readonly info?: { readonly provider: string; readonly model: string } | undefined
   }
 }
 
@@ -160,38 +210,35 @@ export class Model extends Context.Tag("@effect-agents/core/Model")<Model, Model
 export const layer = (service: Model.Service): Layer.Layer<Model> => Layer.succeed(Model, service)
 
 /**
- * Assemble streamed chunks into one response: text deltas concatenated (keeping the first
- * text part's metadata), function calls in order, last usage and finish reason.
+ * Assemble streamed chunks into one response, keeping the parts as the provider sent them:
+ * adjacent text deltas without metadata are joined; every other part (a text part with
+ * metadata such as a signature, a function call, a provider data part) stays a part of its own,
+ * in order. Usage and finish reason are the last ones reported.
  *
  * @since 0.1.0
  */
 export const collectChunks = (chunks: Iterable<ModelChunk>): ModelResponse => {
   const parts: Array<Part> = []
+  // the plain text being joined, kept out of `parts` until a part of another kind arrives
   let text: string | undefined
-  let textMetadata: Record<string, unknown> | undefined
   let usage: Usage = emptyUsage
   let finishReason: FinishReason = "unknown"
-  const flush = () => {
-    if (text !== undefined) {
-      parts.push(textMetadata ? { _tag: "Text", text, metadata: textMetadata } : { _tag: "Text", text })
-      text = undefined
-      textMetadata = undefined
-    }
-  }
   for (const chunk of chunks) {
     for (const part of chunk.parts) {
-      if (part._tag === "Text") {
-        text = (text ?? "") + part.text
-        if (part.metadata) textMetadata = { ...textMetadata, ...part.metadata }
-      } else {
-        flush()
-        parts.push(part)
+      if (part._tag === "Text" && part.metadata === undefined) {
+        text = text === undefined ? part.text : text + part.text
+        continue
       }
+      if (text !== undefined) {
+        parts.push({ _tag: "Text", text })
+        text = undefined
+      }
+      parts.push(part)
     }
     if (chunk.usage) usage = chunk.usage
     if (chunk.finishReason) finishReason = chunk.finishReason
   }
-  flush()
+  if (text !== undefined) parts.push({ _tag: "Text", text })
   return { parts, usage, finishReason }
 }
 
@@ -219,8 +266,9 @@ const transform = <ROut, E, RIn>(
 
 /**
  * At most `permits` model calls at once, across every conversation served by the layer. A call
- * that finds no free permit waits in arrival order (Effect's `Semaphore`, waiters woken first
- * come, first served); the wait is traced as a `Model.waitForPermit` span. A streamed call holds
+ * that finds no free permit waits in arrival order (a fair queue: one wake-up per permit handed
+ * over, so 100,000 waiting calls cost linear time and memory; an interrupted waiter leaves the
+ * queue and takes no permit with it); the wait is traced as a `Model.waitForPermit` span. A streamed call holds
  * its permit until its stream ends. The semaphore is built once per layer build, so every run
  * provided with the layer shares it.
  *
@@ -244,7 +292,7 @@ export const withConcurrency: {
   <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn> & ProvidesModel<ROut>, permits: number): Layer.Layer<ROut, E, RIn>
 } = dual(2, <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn>, permits: number): Layer.Layer<ROut, E, RIn> =>
   transform(self, (model) =>
-    Effect.map(Effect.makeSemaphore(permits), (semaphore): Model.Service => {
+    Effect.map(fairSemaphore.make(permits), (semaphore): Model.Service => {
       const permit = (request: ModelRequest) =>
         concurrency.permitScoped(semaphore, "Model.waitForPermit", { limit: "concurrency", permits, agent: request.agent })
       return {
@@ -254,7 +302,7 @@ export const withConcurrency: {
     })))
 
 /**
- * Options of {@link withRateLimit}: Effect's `RateLimiter` options.
+ * Options of {@link withRateLimit}: the options of Effect's `RateLimiter`.
  *
  * @since 0.1.0
  */
@@ -271,8 +319,9 @@ export interface RateLimit {
 
 /**
  * At most `limit` model calls started per `interval`, across every conversation served by the
- * layer (Effect's `RateLimiter`, built once per layer build). Only the start of a call is
- * limited; waiting for a token is traced as a `Model.waitForPermit` span.
+ * layer (the algorithms and timing of Effect's `RateLimiter`, over a fair queue: waiting calls
+ * get tokens in arrival order, one wake-up per token; built once per layer build). Only the start
+ * of a call is limited; waiting for a token is traced as a `Model.waitForPermit` span.
  *
  * @example
  * ```ts
@@ -291,7 +340,7 @@ export const withRateLimit: {
 } = dual(2, <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn>, options: RateLimit): Layer.Layer<ROut, E, RIn> =>
   transform(self, (model) =>
     Effect.map(
-      RateLimiter.make({ limit: options.limit, interval: options.interval, algorithm: options.algorithm ?? "token-bucket" }),
+      rateLimiter.make({ limit: options.limit, interval: options.interval, algorithm: options.algorithm ?? "token-bucket" }),
       (limiter): Model.Service => {
         const token = (request: ModelRequest) =>
           Effect.withSpan(limiter(Effect.void), "Model.waitForPermit", {

@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
+import type * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -21,20 +21,12 @@ import { dual } from "effect/Function"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import type * as Agent from "./Agent.js"
-import { type AgentError, describeError } from "./AgentError.js"
+import type { AgentError } from "./AgentError.js"
 import type { AgentEvent } from "./AgentEvent.js"
+import { CauseSchema, describeCause } from "./internal/cause.js"
 import * as internal from "./internal/orchestrate.js"
 import type { Model } from "./Model.js"
 import type * as Tool from "./Tool.js"
-
-const CauseSchema = Schema.declare((u): u is Cause.Cause<unknown> => Cause.isCause(u), { identifier: "Cause" })
-
-const describeCause = (cause: Cause.Cause<unknown>): string => {
-  const failures = Array.from(Cause.failures(cause), describeError)
-  const defects = Array.from(Cause.defects(cause), (defect) => `defect: ${describeError(defect)}`)
-  const all = [...failures, ...defects]
-  return all.length > 0 ? all.join("; ") : Cause.isInterrupted(cause) ? "interrupted" : "no failure"
-}
 
 /**
  * Every contender of a race (or every copy of a hedged call) failed. `causes` holds each one's

@@ -7,6 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Schedule from "effect/Schedule"
 import type { ModelError } from "./AgentError.js"
+import * as validate from "./internal/validate.js"
 
 /**
  * - `fail-fast`: asyncio `TaskGroup`. The first failure interrupts every sibling of its
@@ -45,12 +46,31 @@ export interface Policy {
    * is cut, with a note saying so the model can read. Default none.
    */
   readonly maxToolOutputChars: number | undefined
+  /**
+   * How long a call of a tool made with `needsApproval` waits for a decision; past it the call is
+   * denied (the model reads that no decision came in time). Default none (it waits until decided
+   * or interrupted).
+   */
+  readonly approvalTimeout: Duration.Duration | undefined
+  /**
+   * How many times an answer that does not decode with the agent's `output` Schema goes back to
+   * the model with the Schema error before the run fails with `OutputInvalid`. Default 2.
+   */
+  readonly maxOutputRetries: number
 }
 
 /**
- * Policy options; every field is optional.
+ * Policy options; every field is optional. Values are checked when the policy is made
+ * (`Policy.make`, `Agent.make`, `Agent.withPolicy`):
+ *
+ * - `maxTurns`, `maxHandoffs`, `maxTokens`, `maxToolOutputChars`: positive integers;
+ * - `toolConcurrency`: a positive integer or `"unbounded"`;
+ * - `modelTimeout`, `runTimeout`, `approvalTimeout`: finite durations `>= 0` (`NaN`, negative and infinite ones are refused);
+ * - `maxOutputRetries`: an integer `>= 0`;
+ * - `toolFailure`: `"fail-fast"` or `"report"`; `modelRetry`: a `Schedule`.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   readonly maxTurns?: number | undefined
@@ -62,6 +82,8 @@ export interface Options {
   readonly runTimeout?: Duration.DurationInput | undefined
   readonly maxTokens?: number | undefined
   readonly maxToolOutputChars?: number | undefined
+  readonly approvalTimeout?: Duration.DurationInput | undefined
+  readonly maxOutputRetries?: number | undefined
 }
 
 /**
@@ -86,11 +108,19 @@ export const defaults: Policy = {
   modelRetry: defaultModelRetry,
   runTimeout: undefined,
   maxTokens: undefined,
-  maxToolOutputChars: undefined
+  maxToolOutputChars: undefined,
+  approvalTimeout: undefined,
+  maxOutputRetries: 2
 }
+
+const toolFailures: ReadonlyArray<ToolFailure> = ["fail-fast", "report"]
 
 /**
  * Resolve options on top of a base policy (the defaults unless given).
+ *
+ * Throws an `IllegalArgumentException` naming the field, the value and the rule when a value is
+ * out of range (`Invalid policy: maxTurns must be a positive integer, got NaN`): a bad value
+ * fails where it is written, never as a silently wrong run.
  *
  * @example
  * ```ts
@@ -99,15 +129,41 @@ export const defaults: Policy = {
  * const policy = Policy.make({ maxTurns: 4, toolFailure: "report" })
  * ```
  * @since 0.1.0
+ * @category constructors
  */
-export const make = (options: Options = {}, base: Policy = defaults): Policy => ({
-  maxTurns: options.maxTurns ?? base.maxTurns,
-  maxHandoffs: options.maxHandoffs ?? base.maxHandoffs,
-  toolFailure: options.toolFailure ?? base.toolFailure,
-  toolConcurrency: options.toolConcurrency ?? base.toolConcurrency,
-  modelTimeout: options.modelTimeout !== undefined ? Duration.decode(options.modelTimeout) : base.modelTimeout,
-  modelRetry: options.modelRetry ?? base.modelRetry,
-  runTimeout: options.runTimeout !== undefined ? Duration.decode(options.runTimeout) : base.runTimeout,
-  maxTokens: options.maxTokens ?? base.maxTokens,
-  maxToolOutputChars: options.maxToolOutputChars ?? base.maxToolOutputChars
-})
+export const make = (options: Options = {}, base: Policy = defaults): Policy => {
+  const subject = "policy"
+  if (options.maxTurns !== undefined) validate.positiveInteger(subject, "maxTurns", options.maxTurns)
+  if (options.maxHandoffs !== undefined) validate.positiveInteger(subject, "maxHandoffs", options.maxHandoffs)
+  if (options.toolFailure !== undefined) validate.oneOf(subject, "toolFailure", options.toolFailure, toolFailures)
+  if (options.toolConcurrency !== undefined) validate.concurrency(subject, "toolConcurrency", options.toolConcurrency)
+  if (options.modelRetry !== undefined && !Schedule.isSchedule(options.modelRetry)) {
+    throw validate.invalid(subject, `modelRetry must be a Schedule, got ${validate.show(options.modelRetry)}`)
+  }
+  if (options.maxTokens !== undefined) validate.positiveInteger(subject, "maxTokens", options.maxTokens)
+  if (options.maxOutputRetries !== undefined && !(Number.isInteger(options.maxOutputRetries) && options.maxOutputRetries >= 0)) {
+    throw validate.invalid(subject, `maxOutputRetries must be an integer >= 0, got ${validate.show(options.maxOutputRetries)}`)
+  }
+  if (options.maxToolOutputChars !== undefined) {
+    validate.positiveInteger(subject, "maxToolOutputChars", options.maxToolOutputChars)
+  }
+  return {
+    maxTurns: options.maxTurns ?? base.maxTurns,
+    maxHandoffs: options.maxHandoffs ?? base.maxHandoffs,
+    toolFailure: options.toolFailure ?? base.toolFailure,
+    toolConcurrency: options.toolConcurrency ?? base.toolConcurrency,
+    modelTimeout: options.modelTimeout !== undefined
+      ? validate.duration(subject, "modelTimeout", options.modelTimeout)
+      : base.modelTimeout,
+    modelRetry: options.modelRetry ?? base.modelRetry,
+    runTimeout: options.runTimeout !== undefined
+      ? validate.duration(subject, "runTimeout", options.runTimeout)
+      : base.runTimeout,
+    maxTokens: options.maxTokens ?? base.maxTokens,
+    maxToolOutputChars: options.maxToolOutputChars ?? base.maxToolOutputChars,
+    approvalTimeout: options.approvalTimeout !== undefined
+      ? validate.duration(subject, "approvalTimeout", options.approvalTimeout)
+      : base.approvalTimeout,
+    maxOutputRetries: options.maxOutputRetries ?? base.maxOutputRetries
+  }
+}

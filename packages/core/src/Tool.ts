@@ -6,18 +6,27 @@
  * Everything that can be built once per tool is built in the constructor: the JSON Schema
  * declaration, the argument decoder and the result encoder.
  *
+ * At a call, the model's arguments are plain data: a `__proto__`, `constructor` or `prototype`
+ * key at any depth refuses the call as invalid arguments (the model is told which key, and the
+ * handler never runs), so no decoded parameter inherits properties from the model's input. A
+ * result that cannot be sent as JSON (a cycle, a `bigint`, a function) fails that call as
+ * `invalid-result`. A handler that throws instead of returning an Effect is a defect of its call.
+ *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import { pipeArguments, type Pipeable } from "effect/Pipeable"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { ToolException } from "./AgentError.js"
 import { permitScoped } from "./internal/concurrency.js"
-import { parametersJsonSchema } from "./internal/jsonSchema.js"
+import * as fairSemaphore from "./internal/semaphore.js"
+import { declarationParameters, parametersJsonSchema } from "./internal/jsonSchema.js"
+import * as validate from "./internal/validate.js"
 import type { ToolDeclaration } from "./Model.js"
 import type { ToolFailure } from "./Policy.js"
 
@@ -55,6 +64,8 @@ export interface Tool<out Name extends string, in out Params, in out Success, ou
   readonly declaration: ToolDeclaration
   /** Whether a call needs its own `Scope` (the handler may acquire scoped resources). */
   readonly scoped: boolean
+  /** Whether a call with these decoded arguments waits for a decision first (see `Approvals`); `undefined`: never. */
+  readonly needsApproval: ((params: Params) => boolean) | undefined
   /** Decode raw model arguments (built once). */
   readonly decodeArgs: (args: unknown) => Effect.Effect<Params, ParseResult.ParseError>
   /** Encode a handler result for the model (built once). */
@@ -87,9 +98,13 @@ export type Failure<T> = T extends Tool<any, any, any, infer E, any> ? E : never
 export const isTool = (u: unknown): u is Any => typeof u === "object" && u !== null && TypeId in u
 
 /**
- * Options shared by every tool constructor.
+ * Options shared by every tool constructor. Values are checked when the tool is made: `timeout`
+ * must be a finite duration `>= 0`, `concurrency` a positive integer, `onFailure` `"fail-fast"` or
+ * `"report"`, `retry` a `Schedule`; a bad value throws an `IllegalArgumentException` naming the
+ * tool, the value and the rule. The tool's name is checked by `Agent.make` (names Gemini accepts).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Options<Params extends Schema.Schema.AnyNoContext, Success extends Schema.Schema.AnyNoContext, E> {
   readonly description: string
@@ -105,11 +120,18 @@ export interface Options<Params extends Schema.Schema.AnyNoContext, Success exte
   readonly onFailure?: ToolFailure | undefined
   /**
    * At most this many calls of this tool run at once in the whole process, whatever the run,
-   * agent or conversation (one semaphore, built with the tool). A call waits for a slot (traced
-   * as a `Tool.waitForPermit` span; the wait counts toward `timeout`) and keeps it until its
-   * scoped resources are released; each retry attempt takes the slot again.
+   * agent or conversation (one semaphore, built with the tool). A call waits for a slot in
+   * arrival order (traced as a `Tool.waitForPermit` span; the wait counts toward `timeout`) and
+   * keeps it until its scoped resources are released; each retry attempt takes the slot again.
    */
   readonly concurrency?: number | undefined
+  /**
+   * A call waits for a decision from the `Approvals` service before its handler runs: always
+   * (`true`), or when the predicate holds for its decoded arguments. It emits `ApprovalRequested`
+   * then `ApprovalDecided`; a denied call is answered with an error the model reads
+   * (`policy.approvalTimeout` bounds the wait, then the call is denied).
+   */
+  readonly needsApproval?: boolean | ((params: NoInfer<Schema.Schema.Type<Params>>) => boolean) | undefined
 }
 
 const Proto = {
@@ -125,6 +147,13 @@ const build = <Name extends string, Params, Success, E, R>(
   handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>,
   scoped: boolean
 ): Tool<Name, Params, Success, E, R> => {
+  const subject = `tool ${validate.show(name)}`
+  const timeout = options.timeout !== undefined ? validate.duration(subject, "timeout", options.timeout) : undefined
+  if (options.concurrency !== undefined) validate.positiveInteger(subject, "concurrency", options.concurrency)
+  if (options.onFailure !== undefined) validate.oneOf(subject, "onFailure", options.onFailure, ["fail-fast", "report"])
+  if (options.retry !== undefined && !Schedule.isSchedule(options.retry)) {
+    throw validate.invalid(subject, `retry must be a Schedule, got ${validate.show(options.retry)}`)
+  }
   const success = (options.success ?? Schema.Unknown) as Schema.Schema<Success, any>
   const tool = Object.create(Proto)
   tool.name = name
@@ -132,28 +161,35 @@ const build = <Name extends string, Params, Success, E, R>(
   tool.parameters = options.parameters
   tool.success = success
   tool.handler = options.concurrency === undefined ? handler : limited(name, options.concurrency, handler)
-  tool.timeout = options.timeout !== undefined ? Duration.decode(options.timeout) : undefined
+  tool.timeout = timeout
   tool.retry = options.retry
   tool.onFailure = options.onFailure
   tool.concurrency = options.concurrency
+  tool.needsApproval = options.needsApproval === true
+    ? always
+    : typeof options.needsApproval === "function"
+    ? options.needsApproval
+    : undefined
   tool.scoped = scoped || options.concurrency !== undefined
   tool.declaration = {
     name,
     description: options.description,
-    parameters: parametersJsonSchema(options.parameters)
+    parameters: parametersJsonSchema(options.parameters, name)
   } satisfies ToolDeclaration
   tool.decodeArgs = Schema.decodeUnknown(options.parameters)
   tool.encodeResult = Schema.encode(success)
   return tool
 }
 
-/** The handler behind one process-wide semaphore of `permits`, taken in the call's scope. */
+const always = () => true
+
+/** The handler behind one process-wide fair semaphore of `permits`, taken in the call's scope. */
 const limited = <Params, Success, E, R>(
   name: string,
   permits: number,
   handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>
 ): (params: Params) => Effect.Effect<Success, E, R | Scope.Scope> => {
-  const semaphore = Effect.unsafeMakeSemaphore(permits)
+  const semaphore = fairSemaphore.unsafeMake(permits)
   const permit = permitScoped(semaphore, "Tool.waitForPermit", { tool: name, permits })
   return (params) => Effect.zipRight(permit, handler(params))
 }
@@ -250,9 +286,22 @@ export const fromPromise = <
   }
 ): Tool<Name, Schema.Schema.Type<Params>, Schema.Schema.Type<Success>, ToolException> =>
   build(name, options as any, (params) =>
-    Effect.tryPromise({
-      try: (signal) => options.handler(params, signal) as Promise<any>,
-      catch: (error) => new ToolException({ tool: name, error })
+    Effect.async<any, ToolException>((resume, signal) => {
+      const thrown = (error: unknown) => resume(Effect.fail(new ToolException({ tool: name, error })))
+      try {
+        const promise: unknown = options.handler(params, signal)
+        if (!isPromiseLike(promise)) {
+          return resume(Effect.die(
+            new Error(
+              `the handler of Tool.fromPromise("${name}") returned ${validate.show(promise)} instead of a Promise; ` +
+                `return a Promise (an async function does) or make the tool with Tool.fromSync`
+            )
+          ))
+        }
+        promise.then((value) => resume(Effect.succeed(value)), thrown)
+      } catch (error) {
+        thrown(error)
+      }
     }), false)
 
 /**
@@ -282,7 +331,89 @@ export const fromSync = <
   }
 ): Tool<Name, Schema.Schema.Type<Params>, Schema.Schema.Type<Success>, ToolException> =>
   build(name, options as any, (params) =>
-    Effect.try({
-      try: () => options.handler(params),
-      catch: (error) => new ToolException({ tool: name, error })
+    Effect.suspend(() => {
+      let value: unknown
+      try {
+        value = options.handler(params)
+      } catch (error) {
+        return Effect.fail(new ToolException({ tool: name, error }))
+      }
+      if (isPromiseLike(value)) {
+        return Effect.die(
+          new Error(`the handler of Tool.fromSync("${name}") returned a Promise; make the tool with Tool.fromPromise`)
+        )
+      }
+      return Effect.succeed(value as Schema.Schema.Type<Success>)
     }), false)
+
+const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
+  typeof u === "object" && u !== null && typeof (u as { readonly then?: unknown }).then === "function"
+
+/**
+ * Check a JSON Schema as the parameters of a function declaration: the subset Gemini documents,
+ * the same check every tool's declaration passes. Returns the parameters as they will be declared
+ * (annotations dropped, constraints Gemini does not take moved into descriptions) or why the
+ * schema cannot be declared, naming the keyword and where it is. For tools declared by someone
+ * else, such as an MCP server.
+ *
+ * @example
+ * ```ts
+ * import { Tool } from "@effect-agents/core"
+ * import { Either } from "effect"
+ *
+ * const checked = Tool.checkParametersJsonSchema({ type: "object", properties: { q: { type: "string" } } })
+ * if (Either.isLeft(checked)) console.warn(checked.left)
+ * ```
+ * @since 0.1.0
+ * @category declarations
+ */
+export const checkParametersJsonSchema = (schema: unknown): Either.Either<{ readonly [key: string]: unknown }, string> =>
+  declarationParameters(schema)
+
+/**
+ * The arguments of a tool declared with a JSON Schema: an object, checked by whoever runs the tool.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const JsonArguments = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
+ * A tool declared with a plain JSON Schema instead of an Effect Schema: a tool that lives
+ * elsewhere (an MCP server's), whose arguments its owner checks. The schema is declared to the
+ * model as given once it passes {@link checkParametersJsonSchema}; the name must be one Gemini
+ * accepts. Both are checked here, since such a tool is often made at run time, after
+ * `Agent.make`: a problem throws an `IllegalArgumentException` naming the tool. The handler
+ * receives the model's arguments object and its result is sent as is.
+ *
+ * @example
+ * ```ts
+ * import { Tool } from "@effect-agents/core"
+ * import { Effect } from "effect"
+ *
+ * const search = Tool.fromJsonSchema("search", {
+ *   description: "Search the documents",
+ *   parameters: { type: "object", properties: { query: { type: "string" } }, required: ["query"] },
+ *   handler: (args) => Effect.succeed(`results for ${String(args.query)}`)
+ * })
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromJsonSchema = <const Name extends string, E = never, R = never>(
+  name: Name,
+  options: Omit<Options<typeof JsonArguments, typeof Schema.Unknown, E>, "parameters" | "success"> & {
+    /** The JSON Schema of the arguments object, as its owner declares it. */
+    readonly parameters: unknown
+    readonly handler: (args: { readonly [key: string]: unknown }) => Effect.Effect<unknown, E, R>
+  } & ScopedOption<R>
+): Tool<Name, { readonly [key: string]: unknown }, unknown, E, Exclude<R, Scope.Scope>> => {
+  const subject = `tool ${validate.show(name)}`
+  const problem = validate.toolNameProblem(name)
+  if (problem !== undefined) throw validate.invalid(subject, problem)
+  const parameters = declarationParameters(options.parameters)
+  if (Either.isLeft(parameters)) throw validate.invalid(subject, `its parameters JSON Schema ${parameters.left}`)
+  const tool = build(name, { ...options, parameters: JsonArguments, success: Schema.Unknown } as any, options.handler as any, options.scoped === true)
+  ;(tool as { declaration: ToolDeclaration }).declaration = { name, description: options.description, parameters: parameters.right }
+  return tool as any
+}

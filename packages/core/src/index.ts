@@ -42,3 +42,11 @@ export * as Orchestrate from "./Orchestrate.js"
  * @since 0.1.0
  */
 export * as Background from "./Background.js"
+/**
+ * @since 0.1.0
+ */
+export * as ConversationStore from "./ConversationStore.js"
+/**
+ * @since 0.1.0
+ */
+export * as Approvals from "./Approvals.js"

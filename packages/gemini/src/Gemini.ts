@@ -11,11 +11,20 @@
  * - SDK failures map to the `ModelError` family: 429 → `RateLimited` (with the server's
  *   `RetryInfo` delay), 5xx and network failures → `ModelUnavailable`, 400/404 →
  *   `InvalidRequest`, 401/403 (and an invalid key) → `AuthenticationFailed`, blocked prompts
- *   and safety finishes → `ContentBlocked`, `MALFORMED_FUNCTION_CALL`, missing candidates and
- *   unparseable bodies → `MalformedResponse`.
- * - Gemini part fields the core has no concept of (`thoughtSignature`, ...) ride along in the
- *   core part's `metadata` and are written back unchanged on later turns. Function calls that
- *   arrive without an id get a synthetic one, which is never sent back.
+ *   and `SAFETY`/`RECITATION`/`BLOCKLIST`/`PROHIBITED_CONTENT`/`SPII`/`IMAGE_*` finishes →
+ *   `ContentBlocked`, missing candidates and unparseable bodies → `MalformedResponse`.
+ * - Finish reasons are honest: an answer without answer parts (nothing, only thoughts, or a
+ *   token limit spent thinking) and `MALFORMED_FUNCTION_CALL` fail with the retryable
+ *   `UnusableResponse` (the run retries it on `policy.modelRetry`); `MAX_TOKENS` after partial
+ *   output fails with `OutputTruncated`. Gemini's `finishMessage` is part of the error.
+ * - Parts are kept as Gemini sent them, streamed or not: thoughts, signatures (also on a trailing
+ *   empty part), inline data, executable code and its results go back byte for byte on later
+ *   turns; thought summaries never become answer text. Function calls that arrive without an id
+ *   get a synthetic one, which is never sent back.
+ * - Only the first candidate is read, so `candidateCount` above 1 is refused.
+ * - The Gemini API (`apiKey`) or Vertex AI (`vertexai`, with application-default credentials);
+ *   the choice is explicit, so `GOOGLE_GENAI_USE_VERTEXAI` in the environment never reroutes
+ *   a Gemini key.
  *
  * @since 0.1.0
  */
@@ -23,7 +32,7 @@ import { AgentError, Model } from "@effect-agents/core"
 import { GoogleGenAI } from "@google/genai"
 import type * as GenAI from "@google/genai"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -32,10 +41,16 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Convert from "./internal/convert.js"
 import * as Errors from "./internal/errors.js"
+import * as Output from "./internal/output.js"
+import * as FinishMessages from "./internal/finishMessages.js"
 
 /**
  * Generation settings passed to every request (`temperature`, `maxOutputTokens`,
- * `thinkingConfig`, `safetySettings`, ...). The fields the layer manages itself are left out.
+ * `thinkingConfig`, `safetySettings`, `toolConfig`, ...). The fields the layer manages itself are
+ * left out. With `cachedContent` (a context cache made with the agent's system instruction and
+ * tools), the system instruction, tools and tool config are not sent: the API takes them from the
+ * cache and refuses requests that repeat them. `candidateCount` above 1 is refused: only the first
+ * candidate is read.
  *
  * @since 0.1.0
  */
@@ -45,20 +60,55 @@ export type GenerationConfig = Omit<
 >
 
 /**
+ * Vertex AI instead of the Gemini API: requests go to the project's regional endpoint and are
+ * authorized with application-default credentials (`gcloud auth application-default login`, a
+ * service account, the metadata server), or with `googleAuthOptions`.
+ *
+ * @since 0.1.0
+ */
+export interface VertexAI {
+  readonly project: string
+  /** A region such as `"us-central1"`, or `"global"`. */
+  readonly location: string
+  /** Passed to `google-auth-library`'s `GoogleAuth`, e.g. `{ keyFilename }` or `{ authClient }`. */
+  readonly googleAuthOptions?: GenAI.GoogleGenAIOptions["googleAuthOptions"] | undefined
+}
+
+/**
+ * Gemini's built-in tools, declared next to the agent's function tools (Gemini 3 models take
+ * both together). Their results (search grounding, executed code and its output, fetched pages)
+ * come back as parts that are kept in the history.
+ *
+ * @since 0.1.0
+ */
+export interface BuiltInTools {
+  readonly googleSearch?: boolean | GenAI.GoogleSearch | undefined
+  readonly codeExecution?: boolean | undefined
+  readonly urlContext?: boolean | undefined
+}
+
+/**
  * @since 0.1.0
  */
 export interface Options {
   /** Model name, e.g. `"gemini-2.5-flash"`. */
   readonly model: string
-  /** Default: `Config.redacted("GEMINI_API_KEY")`. */
+  /**
+   * Gemini API: default `Config.redacted("GEMINI_API_KEY")`. Vertex AI: optional (express mode);
+   * without it, application-default credentials are used.
+   */
   readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** Use Vertex AI. Without it the Gemini API is used, whatever `GOOGLE_GENAI_USE_VERTEXAI` says. */
+  readonly vertexai?: VertexAI | undefined
   /** Another endpoint, e.g. a `GeminiEmulator`'s `baseUrl`. */
   readonly baseUrl?: string | undefined
   readonly generationConfig?: GenerationConfig | undefined
+  readonly builtInTools?: BuiltInTools | undefined
 }
 
 /**
- * Build the `Model` service. Reads `GEMINI_API_KEY` when `apiKey` is not given.
+ * Build the `Model` service. On the Gemini API, reads `GEMINI_API_KEY` when `apiKey` is not
+ * given; fails with a `ConfigError` for a `candidateCount` above 1.
  *
  * @example
  * ```ts
@@ -69,33 +119,74 @@ export interface Options {
  * ```
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<Model.Model.Service, ConfigError.ConfigError> =>
-  Effect.map(
-    options.apiKey !== undefined ? Effect.succeed(options.apiKey) : Config.redacted("GEMINI_API_KEY"),
-    (apiKey) => makeWithKey(options, apiKey)
-  )
-
-const makeWithKey = (options: Options, apiKey: Redacted.Redacted<string>): Model.Model.Service => {
-  const client = new GoogleGenAI({
-    apiKey: Redacted.value(apiKey),
-    ...(options.baseUrl !== undefined ? { httpOptions: { baseUrl: options.baseUrl } } : {})
-  })
-  const model = options.model
-  const scrub = (text: string): string => {
-    const key = Redacted.value(apiKey)
-    return key.length > 0 && text.includes(key) ? text.split(key).join("[redacted]") : text
+export const make = (options: Options): Effect.Effect<Model.Model.Service, ConfigError.ConfigError> => {
+  const candidates = options.generationConfig?.candidateCount
+  if (candidates !== undefined && candidates > 1) {
+    return Effect.fail(ConfigError.InvalidData(
+      ["generationConfig", "candidateCount"],
+      `Gemini.layer reads only the first candidate, so candidateCount must be 1, got ${candidates}. Run several conversations instead.`
+    ))
   }
-  const fail = (error: unknown) => Errors.fromUnknown(error, scrub)
+  const apiKey = options.apiKey !== undefined || options.vertexai !== undefined
+    ? Effect.succeed(options.apiKey)
+    : Config.redacted("GEMINI_API_KEY")
+  return Effect.map(apiKey, (apiKey) => makeWith(options, apiKey))
+}
+
+const makeWith = (options: Options, apiKey: Redacted.Redacted<string> | undefined): Model.Model.Service => {
+  const vertex = options.vertexai
+  // Vertex AI keeps `finishMessage`; the SDK drops it on the Gemini API path (see FinishMessages)
+  const finishMessages = vertex === undefined ? FinishMessages.make() : undefined
+  const client = new GoogleGenAI({
+    // pinned either way, so GOOGLE_GENAI_USE_VERTEXAI cannot reroute the key to another endpoint
+    vertexai: vertex !== undefined,
+    ...(apiKey !== undefined ? { apiKey: Redacted.value(apiKey) } : {}),
+    ...(vertex !== undefined ? { project: vertex.project, location: vertex.location } : {}),
+    ...(vertex?.googleAuthOptions !== undefined ? { googleAuthOptions: vertex.googleAuthOptions } : {}),
+    httpOptions: {
+      ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}),
+      ...(finishMessages !== undefined ? { fetch: finishMessages.fetch } : {})
+    }
+  })
+  /** The response with its first candidate's `finishMessage` restored, when the SDK dropped it. */
+  const restored = (response: GenAI.GenerateContentResponse): GenAI.GenerateContentResponse => {
+    const candidate = response.candidates?.[0]
+    if (finishMessages !== undefined && candidate !== undefined && candidate.finishMessage === undefined) {
+      const message = finishMessages.take(response.responseId)
+      if (message !== undefined) candidate.finishMessage = message
+    }
+    return response
+  }
+  const model = options.model
+  const key = apiKey !== undefined ? Redacted.value(apiKey) : ""
+  const scrub = (text: string): string =>
+    key.length > 0 && text.includes(key) ? text.split(key).join("[redacted]") : text
+  const credentialHint = vertex !== undefined && apiKey === undefined ? Errors.vertexHint : Errors.apiKeyHint
+  const fail = (error: unknown) => Errors.fromUnknown(error, scrub, credentialHint)
   let ids = 0
   const nextId: Convert.IdGenerator = () => `gemini-call-${++ids}`
 
+  const toolsOf = Convert.toolsOf(builtInToolsOf(options.builtInTools))
+  const cached = options.generationConfig?.cachedContent !== undefined
+  const { toolConfig: _, ...uncachedConfig } = options.generationConfig ?? {}
+
   const parameters = (request: Model.ModelRequest, signal: AbortSignal): GenAI.GenerateContentParameters => {
-    const tools = Convert.toTools(request.tools)
+    if (cached) {
+      // the cache holds the system instruction, tools and tool config; the API refuses them here
+      return {
+        model,
+        contents: Convert.toContents(request.contents),
+        config: { ...uncachedConfig, automaticFunctionCalling: { disable: true }, abortSignal: signal }
+      }
+    }
+    const output = Output.modeOf(request, model)
+    const tools = toolsOf(output === "tool" ? Output.declarationsWithFinalAnswer(request.tools, request.output!) : request.tools)
     return {
       model,
       contents: Convert.toContents(request.contents),
       config: {
         ...options.generationConfig,
+        ...(output === "json" ? Output.jsonConfig(request.output!) : {}),
         ...(request.system !== undefined ? { systemInstruction: request.system } : {}),
         ...(tools !== undefined ? { tools } : {}),
         automaticFunctionCalling: { disable: true },
@@ -115,7 +206,10 @@ const makeWithKey = (options: Options, apiKey: Redacted.Redacted<string>): Model
       try: (signal) => client.models.generateContent(parameters(request, signal)),
       catch: fail
     }).pipe(
-      Effect.flatMap((response) => Convert.fromResponse(response, nextId)),
+      Effect.flatMap((response) => Convert.fromResponse(restored(response), nextId)),
+      Effect.map((response) =>
+        Output.modeOf(request, model) === "tool" ? { ...response, parts: Output.finalAnswerAsText(response.parts) } : response
+      ),
       Effect.withSpan("Gemini.generate", { attributes: spanAttributes(request) })
     )
 
@@ -130,7 +224,7 @@ const makeWithKey = (options: Options, apiKey: Redacted.Redacted<string>): Model
         try: () => client.models.generateContentStream(parameters(request, controller.signal)),
         catch: fail
       })
-      const state: Convert.StreamState = { candidates: 0, calls: false }
+      const state = Convert.streamState()
       const next = Effect.tryPromise({
         try: () => iterator.next(),
         catch: (error) => Option.some(fail(error))
@@ -138,22 +232,33 @@ const makeWithKey = (options: Options, apiKey: Redacted.Redacted<string>): Model
         Effect.flatMap((result) =>
           result.done
             ? Effect.fail(Option.none())
-            : Either.match(Convert.fromChunk(result.value, state, nextId), {
+            : Either.match(Convert.fromChunk(restored(result.value), state, nextId), {
               onLeft: (error) => Effect.fail(Option.some(error)),
-              onRight: Effect.succeed
+              onRight: (chunk) =>
+                Effect.succeed(
+                  Output.modeOf(request, model) === "tool" ? { ...chunk, parts: Output.finalAnswerAsText(chunk.parts) } : chunk
+                )
             })
         )
       )
       return Stream.repeatEffectOption(next).pipe(
-        Stream.concat(Stream.suspend(() =>
-          state.candidates > 0
-            ? Stream.empty
-            : Stream.fail(new AgentError.MalformedResponse({ detail: "Gemini's stream ended without candidates" }))
-        ))
+        Stream.concat(Stream.suspend(() => {
+          const failure = Convert.endOfStream(state)
+          return failure === undefined ? Stream.empty : Stream.fail(failure)
+        }))
       )
     })).pipe(Stream.withSpan("Gemini.stream", { attributes: spanAttributes(request) }))
 
-  return { generate, stream }
+  return { generate, stream, info: { provider: vertex === undefined ? "gcp.gemini" : "gcp.vertex_ai", model } }
+}
+
+const builtInToolsOf = (tools: BuiltInTools | undefined): ReadonlyArray<GenAI.Tool> => {
+  if (tools === undefined) return []
+  const out: Array<GenAI.Tool> = []
+  if (tools.googleSearch) out.push({ googleSearch: tools.googleSearch === true ? {} : tools.googleSearch })
+  if (tools.codeExecution) out.push({ codeExecution: {} })
+  if (tools.urlContext) out.push({ urlContext: {} })
+  return out
 }
 
 /**
@@ -169,6 +274,13 @@ const makeWithKey = (options: Options, apiKey: Redacted.Redacted<string>): Model
  * const program = Agent.run(math, "What is 2 + 3 * 4?").pipe(
  *   Effect.provide(Gemini.layer({ model: "gemini-2.5-flash", generationConfig: { temperature: 0 } }))
  * )
+ *
+ * // Vertex AI with application-default credentials, Google Search next to the agent's tools
+ * const onVertex = Gemini.layer({
+ *   model: "gemini-3-pro-preview",
+ *   vertexai: { project: "my-project", location: "global" },
+ *   builtInTools: { googleSearch: true }
+ * })
  * ```
  * @since 0.1.0
  */
@@ -188,6 +300,7 @@ export interface ConfigOptions {
   /** Default: `GEMINI_BASE_URL` when set. */
   readonly baseUrl?: string | Config.Config<string> | undefined
   readonly generationConfig?: GenerationConfig | undefined
+  readonly builtInTools?: BuiltInTools | undefined
 }
 
 const configOf = <A>(value: A | Config.Config<A> | undefined, fallback: Config.Config<A>): Config.Config<A> =>
@@ -214,6 +327,12 @@ export const layerConfig = (options: ConfigOptions = {}): Layer.Layer<Model.Mode
         baseUrl: Config.option(configOf(options.baseUrl, Config.string("GEMINI_BASE_URL")))
       }),
       ({ apiKey, baseUrl, model }) =>
-        layer({ model, apiKey, baseUrl: Option.getOrUndefined(baseUrl), generationConfig: options.generationConfig })
+        layer({
+          model,
+          apiKey,
+          baseUrl: Option.getOrUndefined(baseUrl),
+          generationConfig: options.generationConfig,
+          builtInTools: options.builtInTools
+        })
     )
   )

@@ -3,12 +3,17 @@
  *
  * `GeminiEmulator` is a real HTTP server (`@effect/platform` `HttpRouter` on
  * `@effect/platform-node`, bound to `127.0.0.1`, port 0) that answers
- * `POST /v1beta/models/{model}:generateContent` and
- * `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` the way the Gemini API does, so the
- * real `@google/genai` SDK (and therefore `Gemini.layer`) can talk to it. It checks the
- * `x-goog-api-key` header, answers from a script, records every request, and injects faults:
- * 429 with a `RetryInfo` delay, 5xx, slow answers, connections dropped mid-stream, blocked prompts,
- * malformed bodies, empty candidates and `MALFORMED_FUNCTION_CALL` finishes.
+ * `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse` the way the
+ * Gemini API does (with `x-goog-api-key`), and the Vertex AI paths
+ * `/v1beta1/projects/{project}/locations/{location}/publishers/google/models/{model}:...` (with
+ * `Authorization: Bearer`), so the real `@google/genai` SDK (and therefore `Gemini.layer`) can
+ * talk to it. It refuses what Gemini refuses (see {@link make}), answers from a script, records
+ * requests (bounded), and injects faults: 429 with a `RetryInfo` delay, 5xx, slow answers,
+ * connections dropped mid-stream, error events mid-stream, blocked prompts, malformed bodies,
+ * empty candidates, `MALFORMED_FUNCTION_CALL` and other finishes with their `finishMessage`.
+ * Answers can carry thought summaries, signatures (also on a trailing empty part), inline data,
+ * executable code and its results, several candidates, safety ratings, and usage with thinking
+ * and cached tokens.
  *
  * The server lives in a `Scope`: when the scope closes, every open connection is closed and the
  * port is released.
@@ -40,6 +45,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Http from "node:http"
 import * as Gemini from "./Gemini.js"
 import * as Protocol from "./internal/protocol.js"
+import * as Rules from "./internal/rules.js"
 
 // -----------------------------------------------------------------------------
 // script steps
@@ -65,19 +71,44 @@ interface StepBase {
 }
 
 /**
- * A normal answer: text (one SSE event per piece when streaming) and/or function calls.
+ * Token counts of an answer; what is not given is estimated (4 characters a token).
+ *
+ * @since 0.1.0
+ */
+export interface Usage {
+  readonly promptTokens?: number | undefined
+  readonly outputTokens?: number | undefined
+  /** `thoughtsTokenCount`: tokens spent thinking (billed as output). */
+  readonly thoughtsTokens?: number | undefined
+  /** `cachedContentTokenCount`: the part of the prompt served from a context cache. */
+  readonly cachedTokens?: number | undefined
+}
+
+/**
+ * A normal answer. Its parts come in this order, each group one SSE event when streaming:
+ * thought summaries (`thought: true`), text pieces, raw `parts` (inline data, executable code,
+ * code execution results, ...), the function calls (together), a trailing empty text part
+ * carrying `trailingSignature`.
  *
  * @since 0.1.0
  */
 export interface Reply extends StepBase {
   readonly _tag: "Reply"
+  readonly thoughts: ReadonlyArray<string>
   readonly text: ReadonlyArray<string>
+  readonly parts: ReadonlyArray<GenAI.Part>
   readonly calls: ReadonlyArray<FunctionCall>
   /** Gemini finish reason (`STOP`, `MAX_TOKENS`, `SAFETY`, `MALFORMED_FUNCTION_CALL`, ...). */
   readonly finishReason: string
+  readonly finishMessage?: string | undefined
   /** Signature put on the (last) text part. */
   readonly thoughtSignature?: string | undefined
-  readonly usage?: { readonly promptTokens?: number | undefined; readonly outputTokens?: number | undefined } | undefined
+  /** Signature sent on a trailing `{ text: "" }` part, as Gemini does at the end of a stream. */
+  readonly trailingSignature?: string | undefined
+  readonly safetyRatings?: ReadonlyArray<GenAI.SafetyRating> | undefined
+  /** Candidates after the first one (Gemini sends several when `candidateCount` asks for them). */
+  readonly extraCandidates?: ReadonlyArray<ReadonlyArray<GenAI.Part>> | undefined
+  readonly usage?: Usage | undefined
   /** When streaming: wait this long between SSE events. */
   readonly chunkDelay?: Duration.DurationInput | undefined
 }
@@ -101,6 +132,20 @@ export interface HttpError extends StepBase {
 export interface Blocked extends StepBase {
   readonly _tag: "Blocked"
   readonly reason: string
+  readonly message?: string | undefined
+}
+
+/**
+ * When streaming: `text` as SSE events, then an error event (`data: {"error": {...}}`), as Gemini
+ * sends when it fails mid-stream; otherwise the HTTP error itself.
+ *
+ * @since 0.1.0
+ */
+export interface StreamError extends StepBase {
+  readonly _tag: "StreamError"
+  readonly text: ReadonlyArray<string>
+  readonly status: number
+  readonly body: Record<string, unknown>
 }
 
 /**
@@ -147,18 +192,26 @@ export interface Hang extends StepBase {
  *
  * @since 0.1.0
  */
-export type Step = Reply | HttpError | Blocked | NoCandidates | MalformedBody | Drop | Hang
+export type Step = Reply | HttpError | Blocked | StreamError | NoCandidates | MalformedBody | Drop | Hang
 
 /**
  * @since 0.1.0
  */
 export interface ReplyOptions extends StepBase {
+  /** Thought summaries (`thought: true` parts), one SSE event each. */
+  readonly thoughts?: string | ReadonlyArray<string> | undefined
   /** A string, or several pieces streamed as separate SSE events. */
   readonly text?: string | ReadonlyArray<string> | undefined
+  /** Raw Gemini parts sent as they are: `inlineData`, `executableCode`, `codeExecutionResult`, ... */
+  readonly parts?: ReadonlyArray<GenAI.Part> | undefined
   readonly calls?: ReadonlyArray<FunctionCall> | undefined
   readonly finishReason?: string | undefined
+  readonly finishMessage?: string | undefined
   readonly thoughtSignature?: string | undefined
-  readonly usage?: Reply["usage"]
+  readonly trailingSignature?: string | undefined
+  readonly safetyRatings?: ReadonlyArray<GenAI.SafetyRating> | undefined
+  readonly extraCandidates?: ReadonlyArray<ReadonlyArray<GenAI.Part>> | undefined
+  readonly usage?: Usage | undefined
   readonly chunkDelay?: Duration.DurationInput | undefined
 }
 
@@ -182,10 +235,16 @@ const pieces = (text: string | ReadonlyArray<string> | undefined): ReadonlyArray
  */
 export const reply = (options: ReplyOptions): Step => ({
   _tag: "Reply",
+  thoughts: pieces(options.thoughts),
   text: pieces(options.text),
+  parts: options.parts ?? [],
   calls: options.calls ?? [],
   finishReason: options.finishReason ?? "STOP",
+  finishMessage: options.finishMessage,
   thoughtSignature: options.thoughtSignature,
+  trailingSignature: options.trailingSignature,
+  safetyRatings: options.safetyRatings,
+  extraCandidates: options.extraCandidates,
   usage: options.usage,
   chunkDelay: options.chunkDelay,
   delay: options.delay
@@ -220,12 +279,19 @@ export const callTools = (calls: ReadonlyArray<FunctionCall>, options?: Omit<Rep
   reply({ ...options, calls })
 
 /**
- * An answer with no content and the given finish reason, e.g. `"SAFETY"` or
- * `"MALFORMED_FUNCTION_CALL"`.
+ * An answer with the given finish reason, e.g. `"SAFETY"` or `"MALFORMED_FUNCTION_CALL"`, and no
+ * content unless `options` gives some (`MAX_TOKENS` after partial text, say).
  *
+ * @example
+ * ```ts
+ * import { GeminiEmulator } from "@effect-agents/gemini"
+ *
+ * const cut = GeminiEmulator.finish("MAX_TOKENS", { text: "The answer is", finishMessage: "Output limit reached." })
+ * ```
  * @since 0.1.0
  */
-export const finish = (finishReason: string, options?: StepBase): Step => reply({ ...options, finishReason })
+export const finish = (finishReason: string, options?: Omit<ReplyOptions, "finishReason">): Step =>
+  reply({ ...options, finishReason })
 
 /**
  * An answer that stops with `MALFORMED_FUNCTION_CALL`: the model produced a function call that
@@ -304,7 +370,41 @@ export const unavailable = (status: 500 | 502 | 503 | 504 = 503, options?: StepB
  *
  * @since 0.1.0
  */
-export const blocked = (reason = "SAFETY", options?: StepBase): Step => ({ _tag: "Blocked", reason, delay: options?.delay })
+export const blocked = (reason = "SAFETY", options?: StepBase & { readonly message?: string | undefined }): Step => ({
+  _tag: "Blocked",
+  reason,
+  message: options?.message,
+  delay: options?.delay
+})
+
+/**
+ * Fail mid-stream: when streaming, send `text` as SSE events, then an error event with a
+ * `google.rpc.Status` (default 503 `UNAVAILABLE`); a unary call gets the HTTP error.
+ *
+ * @example
+ * ```ts
+ * import { GeminiEmulator } from "@effect-agents/gemini"
+ *
+ * const step = GeminiEmulator.streamError({ text: ["The answer ", "is"], status: 500 })
+ * ```
+ * @since 0.1.0
+ */
+export const streamError = (
+  options?: StepBase & {
+    readonly text?: ReadonlyArray<string> | undefined
+    readonly status?: number | undefined
+    readonly message?: string | undefined
+  }
+): Step => {
+  const status = options?.status ?? 503
+  return {
+    _tag: "StreamError",
+    text: options?.text ?? [],
+    status,
+    body: Protocol.errorBody(status, Protocol.statusName(status), options?.message ?? "The model is overloaded. Please try again later."),
+    delay: options?.delay
+  }
+}
 
 /**
  * A 200 answer without candidates.
@@ -392,8 +492,17 @@ export interface RecordedRequest {
   readonly index: number
   readonly model: string
   readonly method: "generateContent" | "streamGenerateContent"
+  /** `gemini`: `/v1beta/models/...` with a key; `vertex`: `/v1beta1/projects/{p}/locations/{l}/publishers/google/models/...`. */
+  readonly api: "gemini" | "vertex"
+  /** The request path, without the query string. */
+  readonly path: string
+  /** The credential the request presented, checked against the emulator's: never its value. */
+  readonly credential: "api-key" | "access-token" | "none"
   /** Request headers, without `x-goog-api-key` and `authorization`. */
   readonly headers: Readonly<Record<string, string>>
+  /** Size of the body in bytes. */
+  readonly bytes: number
+  /** The parsed body; `{}` when it was not JSON, too large, or beyond `Options.recordBodyBytes` once recorded. */
   readonly body: RequestBody
   /** `Clock` time of arrival, in milliseconds. */
   readonly receivedAt: number
@@ -473,6 +582,22 @@ export interface Options {
   readonly script: Script
   /** The key the emulator accepts in `x-goog-api-key`. Default `"emulator-key"`. */
   readonly apiKey?: string | undefined
+  /** The OAuth access token the emulator accepts as `Authorization: Bearer` on Vertex AI paths. Default `"emulator-token"`. */
+  readonly accessToken?: string | undefined
+  /** Model names that exist; others get Gemini's 404. Default: any name starting with `gemini-`. */
+  readonly models?: ReadonlyArray<string> | undefined
+  /**
+   * Whether function calls need their thought signatures back (Gemini 3), in which case replies
+   * carry one on the first call of each answer unless the script gives it. Default: for model
+   * names starting with `gemini-3`.
+   */
+  readonly thoughtSignatures?: boolean | undefined
+  /** Larger bodies are read without being kept and refused with Gemini's 400. Default 20 MiB. */
+  readonly maxBodyBytes?: number | undefined
+  /** How many requests `requests` keeps (the oldest are dropped first). Default 1000. */
+  readonly recordLimit?: number | undefined
+  /** Bodies larger than this are recorded as `{}` (scripts still see them whole). Default 1 MiB. */
+  readonly recordBodyBytes?: number | undefined
 }
 
 /**
@@ -485,7 +610,9 @@ export interface Emulator {
   readonly baseUrl: string
   /** The key the emulator accepts. */
   readonly apiKey: Redacted.Redacted<string>
-  /** Every request received so far, in arrival order. */
+  /** The access token the emulator accepts on Vertex AI paths. */
+  readonly accessToken: Redacted.Redacted<string>
+  /** The requests received so far (at most `Options.recordLimit`, the latest), in arrival order. */
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Wait until request number `index` (from 0) has arrived. */
   readonly awaitRequest: (index: number) => Effect.Effect<RecordedRequest>
@@ -511,8 +638,10 @@ const hiddenHeaders = new Set(["x-goog-api-key", "authorization"])
 
 const firstUserText = (contents: ReadonlyArray<GenAI.Content>): string => {
   for (const content of contents) {
-    if (content.role === "user") {
-      for (const part of content.parts ?? []) if (typeof part.text === "string") return part.text
+    if (typeof content === "object" && content !== null && content.role === "user") {
+      for (const part of Array.isArray(content.parts) ? content.parts : []) {
+        if (typeof part?.text === "string") return part.text
+      }
     }
   }
   return ""
@@ -520,10 +649,90 @@ const firstUserText = (contents: ReadonlyArray<GenAI.Content>): string => {
 
 const json = (status: number, body: unknown) => HttpServerResponse.unsafeJson(body, { status })
 
+const invalid = (message: string, details?: ReadonlyArray<Record<string, unknown>>) =>
+  json(400, Protocol.errorBody(400, "INVALID_ARGUMENT", message, details))
+
 const sseOptions = { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } }
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/**
+ * Read a request body, keeping at most `limit` bytes: a larger body is read to its end (so the
+ * client gets an answer) without being kept. `text` is `undefined` when the body was too large
+ * or the client went away.
+ */
+const readBody = (message: Http.IncomingMessage, limit: number) =>
+  Effect.async<{ readonly text: string | undefined; readonly bytes: number }>((resume) => {
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length
+      if (bytes <= limit) chunks.push(chunk)
+      else chunks.length = 0
+    }
+    const finish = (complete: boolean) => () => {
+      cleanup()
+      resume(Effect.succeed({ text: complete && bytes <= limit ? Buffer.concat(chunks).toString("utf8") : undefined, bytes }))
+    }
+    const onEnd = finish(true)
+    const onClose = finish(false)
+    const cleanup = () => {
+      message.off("data", onData)
+      message.off("end", onEnd)
+      message.off("error", onClose)
+      message.off("close", onClose)
+    }
+    message.on("data", onData)
+    message.once("end", onEnd)
+    message.once("error", onClose)
+    message.once("close", onClose)
+    return Effect.sync(cleanup)
+  })
+
+const parseBody = (text: string | undefined): unknown => {
+  if (text === undefined || Rules.nestingOf(text, Rules.maxNesting) > Rules.maxNesting) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** What Gemini refuses in a parsed body, as the message of its 400. */
+const refusal = (body: Record<string, unknown>, multiTool: boolean, signatures: boolean): string | undefined => {
+  const structural = Rules.contentsRule(body)
+  if (structural !== undefined) return structural
+  const contents = body["contents"] as ReadonlyArray<Record<string, unknown>>
+  return Rules.functionResponsesRule(contents) ??
+    (signatures ? Rules.thoughtSignatureRule(contents) : undefined) ??
+    Rules.toolsRule(body, multiTool) ??
+    Rules.cachedContentRule(body)
+}
+
+const apiKeyInvalid = [
+  {
+    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+    reason: "API_KEY_INVALID",
+    domain: "googleapis.com",
+    metadata: { service: "generativelanguage.googleapis.com" }
+  },
+  { "@type": "type.googleapis.com/google.rpc.LocalizedMessage", locale: "en-US", message: "API key not valid. Please pass a valid API key." }
+]
+
+/** A signature Gemini 3 would put on a function call, made up from the response id. */
+const syntheticSignature = (responseId: string): string => Buffer.from(`emulator-signature:${responseId}`).toString("base64")
 
 /**
  * Start an emulator on `127.0.0.1` (a free port) for the lifetime of the current scope.
+ *
+ * It refuses what Gemini refuses, with Gemini's status and message: a wrong key (400
+ * `API_KEY_INVALID`), a missing one (403), an unknown model (404), a body over the size limit,
+ * nested too deeply or not JSON, `contents` entries that are not objects, roles other than `user`
+ * and `model`, empty `parts`, parts setting no or several data fields, function responses that do
+ * not answer the calls of the turn before, a Gemini 3 function call sent back without its thought
+ * signature, function declarations whose parameters are not one object schema inside the
+ * documented JSON Schema subset, built-in tools next to function declarations before Gemini 3,
+ * and `cachedContent` together with a system instruction, tools or tool config.
  *
  * @example
  * ```ts
@@ -545,11 +754,18 @@ const sseOptions = { contentType: "text/event-stream", headers: { "cache-control
 export const make = (options: Options): Effect.Effect<Emulator, never, Scope.Scope> =>
   Effect.gen(function*() {
     const apiKey = options.apiKey ?? "emulator-key"
+    const accessToken = options.accessToken ?? "emulator-token"
+    const maxBodyBytes = options.maxBodyBytes ?? 20 * 1024 * 1024
+    const recordLimit = options.recordLimit ?? 1000
+    const recordBodyBytes = options.recordBodyBytes ?? 1024 * 1024
+    const modelExists = (model: string) =>
+      options.models !== undefined ? options.models.includes(model) : model.startsWith("gemini-")
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
     const state = yield* SubscriptionRef.make<State>({ requests: [], disconnects: [] })
     const droppedByEmulator = new Set<number>()
     let cursor = 0
+    let arrivals = 0
 
     const scriptedStep = (request: RecordedRequest): Step => {
       const script = options.script
@@ -589,36 +805,30 @@ export const make = (options: Options): Effect.Effect<Emulator, never, Scope.Sco
         )
       })
 
-    const handler = Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const target = (yield* HttpRouter.params)["call"] ?? ""
-      const colon = target.lastIndexOf(":")
-      const model = target.slice(0, colon)
-      const method = target.slice(colon + 1)
-      if (colon < 0 || (method !== "generateContent" && method !== "streamGenerateContent")) {
-        return json(404, Protocol.errorBody(404, "NOT_FOUND", `Method not found: ${target}`))
-      }
-      const raw = yield* Effect.orElseSucceed(request.text, () => "")
-      const body = Option.getOrUndefined(Option.liftThrowable(JSON.parse)(raw)) as RequestBody | undefined
-      const headers: Record<string, string> = {}
-      for (const [name, value] of Object.entries(request.headers)) {
-        if (!hiddenHeaders.has(name)) headers[name] = value
-      }
-      const contents = Array.isArray(body?.contents) ? body.contents : []
-      const recorded = yield* SubscriptionRef.modify(state, (s): [RecordedRequest, State] => {
-        const r: RecordedRequest = {
-          index: s.requests.length,
-          model,
-          method,
-          headers,
-          body: body ?? {},
-          receivedAt: clock.unsafeCurrentTimeMillis(),
-          prompt: firstUserText(contents),
-          turn: contents.filter((c) => c.role === "model").length
+    /** The credential a request presents, checked; or the refusal Gemini (or Vertex AI) sends. */
+    const authenticate = (api: RecordedRequest["api"], headers: Readonly<Record<string, string | undefined>>) => {
+      if (api === "vertex") {
+        const authorization = headers["authorization"]
+        if (authorization === undefined) {
+          return json(
+            401,
+            Protocol.errorBody(
+              401,
+              "UNAUTHENTICATED",
+              "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential."
+            )
+          )
         }
-        return [r, { ...s, requests: [...s.requests, r] }]
-      })
-      const key = request.headers["x-goog-api-key"]
+        return authorization === `Bearer ${accessToken}` ? undefined : json(
+          401,
+          Protocol.errorBody(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."
+          )
+        )
+      }
+      const key = headers["x-goog-api-key"]
       if (key === undefined || key.length === 0) {
         return json(
           403,
@@ -629,23 +839,93 @@ export const make = (options: Options): Effect.Effect<Emulator, never, Scope.Sco
           )
         )
       }
-      if (key !== apiKey) {
-        return json(401, Protocol.errorBody(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."))
-      }
-      if (body === undefined || typeof body !== "object") {
-        return json(400, Protocol.errorBody(400, "INVALID_ARGUMENT", "Invalid JSON payload received."))
-      }
-      const nodeResponse = NodeHttpServerRequest.toServerResponse(request)
-      watchClose(recorded.index, nodeResponse)
-      const step = stepFor(recorded)
-      if (step.delay !== undefined) yield* Effect.sleep(step.delay)
-      return yield* respond(step, recorded, method === "streamGenerateContent", () => {
-        droppedByEmulator.add(recorded.index)
-        nodeResponse.socket?.destroySoon()
-      })
-    })
+      return key === apiKey ? undefined : invalid("API key not valid. Please pass a valid API key.", apiKeyInvalid)
+    }
 
-    const router = HttpRouter.empty.pipe(HttpRouter.post("/v1beta/models/:call", handler))
+    const handler = (api: RecordedRequest["api"]) =>
+      Effect.gen(function*() {
+        const receivedAt = clock.unsafeCurrentTimeMillis()
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const target = (yield* HttpRouter.params)["call"] ?? ""
+        const colon = target.lastIndexOf(":")
+        const model = target.slice(0, colon)
+        const method = target.slice(colon + 1)
+        if (colon < 0 || (method !== "generateContent" && method !== "streamGenerateContent")) {
+          return json(404, Protocol.errorBody(404, "NOT_FOUND", `Method not found: ${target}`))
+        }
+        const raw = yield* readBody(NodeHttpServerRequest.toIncomingMessage(request), maxBodyBytes)
+        const parsed = parseBody(raw.text)
+        const body: RequestBody = isObject(parsed) ? parsed : {}
+        const headers: Record<string, string> = {}
+        for (const [name, value] of Object.entries(request.headers)) {
+          if (!hiddenHeaders.has(name)) headers[name] = value
+        }
+        const contents = Array.isArray(body.contents) ? body.contents : []
+        const credential = request.headers["authorization"] !== undefined
+          ? "access-token"
+          : request.headers["x-goog-api-key"] !== undefined
+          ? "api-key"
+          : "none"
+        const recorded: RecordedRequest = {
+          index: arrivals++,
+          model,
+          method,
+          api,
+          path: request.url.split("?")[0]!,
+          credential,
+          headers,
+          bytes: raw.bytes,
+          body,
+          receivedAt,
+          prompt: firstUserText(contents),
+          turn: contents.filter((c) => isObject(c) && c["role"] === "model").length
+        }
+        const kept = raw.bytes > recordBodyBytes ? { ...recorded, body: {} } : recorded
+        yield* SubscriptionRef.update(state, (s) => ({
+          ...s,
+          requests: s.requests.length < recordLimit ? [...s.requests, kept] : [...s.requests.slice(1 - recordLimit), kept]
+        }))
+        const refusedCredential = authenticate(api, request.headers)
+        if (refusedCredential !== undefined) return refusedCredential
+        if (!modelExists(model)) {
+          return json(
+            404,
+            Protocol.errorBody(
+              404,
+              "NOT_FOUND",
+              `models/${model} is not found for API version ${
+                api === "vertex" ? "v1beta1" : "v1beta"
+              }, or is not supported for ${method}. Call ListModels to see the list of available models and their supported methods.`
+            )
+          )
+        }
+        if (raw.text === undefined) return invalid(`Request payload size exceeds the limit: ${maxBodyBytes} bytes.`)
+        if (!isObject(parsed)) {
+          return invalid(
+            parsed === undefined && Rules.nestingOf(raw.text, Rules.maxNesting) > Rules.maxNesting
+              ? `Invalid JSON payload received. Nesting is deeper than ${Rules.maxNesting} levels.`
+              : "Invalid JSON payload received. The body must be a JSON object."
+          )
+        }
+        const generation = model.startsWith("gemini-3")
+        const signatures = options.thoughtSignatures ?? generation
+        const refused = refusal(parsed, generation, signatures)
+        if (refused !== undefined) return invalid(refused)
+        const nodeResponse = NodeHttpServerRequest.toServerResponse(request)
+        watchClose(recorded.index, nodeResponse)
+        const step = stepFor(recorded)
+        if (step.delay !== undefined) yield* Effect.sleep(step.delay)
+        return yield* respond(step, recorded, method === "streamGenerateContent", signatures, () => {
+          droppedByEmulator.add(recorded.index)
+          nodeResponse.socket?.destroySoon()
+        })
+      })
+
+    const router = HttpRouter.empty.pipe(
+      HttpRouter.post("/v1beta/models/:call", handler("gemini")),
+      HttpRouter.post("/v1beta1/projects/:project/locations/:location/publishers/google/models/:call", handler("vertex")),
+      HttpRouter.post("/v1/projects/:project/locations/:location/publishers/google/models/:call", handler("vertex"))
+    )
 
     const nodeServer = Http.createServer()
     const server = yield* Effect.orDie(NodeHttpServer.make(() => nodeServer, { port: 0, host: "127.0.0.1" }))
@@ -670,8 +950,9 @@ export const make = (options: Options): Effect.Effect<Emulator, never, Scope.Sco
     return {
       baseUrl,
       apiKey: Redacted.make(apiKey),
+      accessToken: Redacted.make(accessToken),
       requests: Effect.map(SubscriptionRef.get(state), (s) => s.requests),
-      awaitRequest: (index) => awaitState((s) => s.requests[index]),
+      awaitRequest: (index) => awaitState((s) => s.requests.find((r) => r.index === index)),
       disconnects: Effect.map(SubscriptionRef.get(state), (s) => s.disconnects),
       awaitDisconnect: (index) => awaitState((s) => s.disconnects.find((d) => d.request === index))
     } satisfies Emulator
@@ -681,6 +962,7 @@ const respond = (
   step: Step,
   request: RecordedRequest,
   streaming: boolean,
+  signatures: boolean,
   drop: () => void
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
   const responseId = `emulator-${request.index}`
@@ -696,14 +978,12 @@ const respond = (
     Effect.succeed(streaming ? HttpServerResponse.stream(events([body]), sseOptions) : json(200, body))
   switch (step._tag) {
     case "Reply": {
-      const spec: Protocol.ReplySpec = {
-        text: step.text,
-        calls: step.calls,
-        finishReason: step.finishReason,
-        thoughtSignature: step.thoughtSignature,
-        promptTokens: step.usage?.promptTokens,
-        outputTokens: step.usage?.outputTokens
-      }
+      const [first, ...rest] = step.calls
+      // Gemini 3 signs the first function call of each answer
+      const calls = signatures && first !== undefined && first.thoughtSignature === undefined
+        ? [{ ...first, thoughtSignature: syntheticSignature(responseId) }, ...rest]
+        : step.calls
+      const spec: Protocol.ReplySpec = { ...step, calls }
       const promptTokens = Protocol.promptTokensOf(request.body)
       return streaming
         ? Effect.succeed(
@@ -713,9 +993,18 @@ const respond = (
     }
     case "HttpError":
       return Effect.succeed(json(step.status, step.body))
+    case "StreamError":
+      return streaming
+        ? Effect.succeed(
+          HttpServerResponse.stream(
+            events([...Protocol.textEvents(step.text, model, responseId), step.body]),
+            sseOptions
+          )
+        )
+        : Effect.succeed(json(step.status, step.body))
     case "Blocked":
       return single({
-        promptFeedback: { blockReason: step.reason },
+        promptFeedback: { blockReason: step.reason, ...(step.message !== undefined ? { blockReasonMessage: step.message } : {}) },
         usageMetadata: Protocol.usageMetadata(Protocol.promptTokensOf(request.body), 0),
         modelVersion: model,
         responseId
@@ -790,6 +1079,7 @@ export const layerModel = (
   options: Options & {
     readonly model?: string | undefined
     readonly generationConfig?: Gemini.GenerationConfig | undefined
+    readonly builtInTools?: Gemini.BuiltInTools | undefined
   }
 ): Layer.Layer<Model.Model | GeminiEmulator> =>
   Layer.flatMap(layer(options), (context) => {
@@ -798,7 +1088,8 @@ export const layerModel = (
       model: options.model ?? "gemini-2.5-flash",
       apiKey: emulator.apiKey,
       baseUrl: emulator.baseUrl,
-      generationConfig: options.generationConfig
+      generationConfig: options.generationConfig,
+      builtInTools: options.builtInTools
     })
     return Layer.merge(Layer.succeedContext(context), Layer.orDie(model))
   })

@@ -5,9 +5,15 @@
  * `TestClock.adjust` drives it), answer with text, call tools (several at once), fail with any
  * `ModelError`, hang, or be computed from the request. Every request is recorded.
  *
+ * Like the wire, it refuses a request carrying a function response that JSON cannot carry (a
+ * circular object, a `bigint`, a function or a symbol): the request fails with a non-retryable
+ * `InvalidRequest`, as the Gemini SDK fails on serializing it, and consumes no step. (The SDK
+ * drops functions and symbols silently; refusing them keeps a test from passing on an output the
+ * model would never see.)
+ *
  * @since 0.1.0
  */
-import { type AgentError, type Content, Model } from "@effect-agents/core"
+import { AgentError, type Content, Model } from "@effect-agents/core"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -48,6 +54,11 @@ export interface Step {
   readonly metadata?: Content.Metadata | undefined
   /** When streaming: wait this long between chunks. */
   readonly chunkDelay?: Duration.DurationInput | undefined
+  /**
+   * Structured output: answer with this value as JSON text. The request must carry an output
+   * schema (`ModelRequest.output`, sent for agents made with `output`); otherwise it is a defect.
+   */
+  readonly output?: unknown
 }
 
 /**
@@ -111,6 +122,19 @@ export const callTools = (calls: ReadonlyArray<Call>, options?: Omit<Step, "call
  * @since 0.1.0
  */
 export const fail = (error: AgentError.ModelError, options?: Omit<Step, "error">): Step => ({ ...options, error })
+
+/**
+ * A step answering a structured-output request with `value` as its JSON text (see `Step.output`).
+ *
+ * @example
+ * ```ts
+ * import { ScriptedModel } from "@effect-agents/testing"
+ *
+ * const step = ScriptedModel.json({ city: "Paris", days: 3 }, { delay: "1 second" })
+ * ```
+ * @since 0.1.0
+ */
+export const json = (value: unknown, options?: Omit<Step, "output" | "text">): Step => ({ ...options, output: value })
 
 /**
  * A step that never answers.
@@ -195,6 +219,53 @@ const partsOf = (step: Step, request: Model.ModelRequest): Array<Content.Part> =
 const finishOf = (step: Step): Model.FinishReason =>
   step.finishReason ?? (step.calls !== undefined && step.calls.length > 0 ? "tool-calls" : "stop")
 
+const refuseUnsendable = (key: string, value: unknown): unknown => {
+  if (typeof value === "function" || typeof value === "symbol") {
+    throw new TypeError(`a ${typeof value}${key === "" ? "" : ` (at key "${key}")`} cannot be sent as JSON`)
+  }
+  return value
+}
+
+/**
+ * The `InvalidRequest` the wire would fail `request` with when a function response cannot be sent
+ * as JSON. `checked` keeps responses already found sendable (history is re-sent every turn).
+ */
+const unsendable = (request: Model.ModelRequest, checked: WeakSet<object>): AgentError.InvalidRequest | undefined => {
+  for (const content of request.contents) {
+    for (const part of content.parts) {
+      if (part._tag !== "FunctionResponse") continue
+      const output: unknown = part.output
+      if (
+        output === null || output === undefined || typeof output === "string" || typeof output === "number" ||
+        typeof output === "boolean" || checked.has(part)
+      ) continue
+      try {
+        JSON.stringify(output, refuseUnsendable)
+      } catch (error) {
+        return new AgentError.InvalidRequest({
+          detail: `the function response of "${part.name}" (call ${part.id}) cannot be sent as JSON: ${
+            error instanceof Error ? error.message : String(error)
+          }`
+        })
+      }
+      checked.add(part)
+    }
+  }
+  return undefined
+}
+
+/** A structured-output step as its JSON text, refused when the request asked for no output schema. */
+const withOutput = (step: Step, request: Model.ModelRequest, i: number): Step => {
+  if (step.output === undefined) return step
+  if (request.output === undefined) {
+    throw new Error(
+      `ScriptedModel: request ${i + 1} (agent "${request.agent}") has no output schema, but its step answers with output; ` +
+        `make the agent with Agent.make({ output: Schema })`
+    )
+  }
+  return { ...step, text: JSON.stringify(step.output) }
+}
+
 /** Split text into word-sized chunks, keeping the spaces. */
 const chunkText = (text: string): Array<string> => text.match(/\S+\s*|\s+/g) ?? [text]
 
@@ -206,16 +277,17 @@ const chunkText = (text: string): Array<string> => text.match(/\S+\s*|\s+/g) ?? 
 export const make = (script: Script): Effect.Effect<Model.Model.Service & ScriptedModel.Service> =>
   Effect.sync(() => {
     const requests: Array<Model.ModelRequest> = []
+    const sendable = new WeakSet<object>()
     let index = 0
     const next = (request: Model.ModelRequest): Step => {
       requests.push(request)
       const i = index++
-      if (typeof script === "function") return script(request, i)
+      if (typeof script === "function") return withOutput(script(request, i), request, i)
       const step = script[i]
       if (step === undefined) {
         throw new Error(`ScriptedModel: the script has ${script.length} steps; request ${i + 1} was made`)
       }
-      return typeof step === "function" ? step(request) : step
+      return withOutput(typeof step === "function" ? step(request) : step, request, i)
     }
     const answer = (step: Step, request: Model.ModelRequest): Effect.Effect<Model.ModelResponse, AgentError.ModelError> => {
       if (step.hang) return Effect.never
@@ -224,11 +296,15 @@ export const make = (script: Script): Effect.Effect<Model.Model.Service & Script
     }
     const generate = (request: Model.ModelRequest): Effect.Effect<Model.ModelResponse, AgentError.ModelError> =>
       Effect.suspend(() => {
+        const refused = unsendable(request, sendable)
+        if (refused !== undefined) return Effect.fail(refused)
         const step = next(request)
         return step.delay === undefined ? answer(step, request) : Effect.zipRight(Effect.sleep(step.delay), answer(step, request))
       })
     const stream = (request: Model.ModelRequest): Stream.Stream<Model.ModelChunk, AgentError.ModelError> =>
-      Stream.unwrap(Effect.sync(() => {
+      Stream.unwrap(Effect.suspend(() => {
+        const refused = unsendable(request, sendable)
+        if (refused !== undefined) return Effect.fail(refused)
         const step = next(request)
         const pause = step.chunkDelay
         const texts = step.text !== undefined ? chunkText(step.text) : []
@@ -246,7 +322,7 @@ export const make = (script: Script): Effect.Effect<Model.Model.Service & Script
           body = Stream.fromIterable(chunks)
         }
         if (pause !== undefined) body = Stream.tap(body, () => Effect.sleep(pause))
-        return step.delay === undefined ? body : Stream.concat(Stream.execute(Effect.sleep(step.delay)), body)
+        return Effect.succeed(step.delay === undefined ? body : Stream.concat(Stream.execute(Effect.sleep(step.delay)), body))
       }))
     return { generate, stream, requests: Effect.sync(() => requests.slice()) }
   })

@@ -3,13 +3,19 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
-import type * as Background from "../Background.js"
+import * as Background from "../Background.js"
+import * as validate from "./validate.js"
 
-export const make = (options?: Background.Options): Effect.Effect<Background.Background.Service, never, Scope.Scope> =>
-  Effect.gen(function*() {
+export const make = (options?: Background.Options): Effect.Effect<Background.Background.Service, never, Scope.Scope> => {
+  const gracePeriod = options?.gracePeriod !== undefined
+    ? validate.duration("Background options", "gracePeriod", options.gracePeriod)
+    : undefined
+  return Effect.gen(function*() {
     // registered first, so it runs last: whatever still runs when the scope closes is interrupted
     const set = yield* FiberSet.make<unknown, unknown>()
-    const gracePeriod = options?.gracePeriod
+    // runs just before the set closes (after any grace period): from then on a fork is refused
+    let closed = false
+    yield* Effect.addFinalizer(() => Effect.sync(() => closed = true))
     if (gracePeriod !== undefined) {
       // runs before the set's finalizer: running tasks get `gracePeriod` to finish (finalizers are
       // uninterruptible: the wait must be made interruptible for the timeout to cut it short)
@@ -36,6 +42,11 @@ export const make = (options?: Background.Options): Effect.Effect<Background.Bac
       fork: <A, E, R>(effect: Effect.Effect<A, E, R>, forkOptions?: Background.ForkOptions) =>
         Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
           const task = forkOptions?.name ?? "background"
+          if (closed) {
+            // `FiberSet.run` would return an interrupted fiber and never run the task: say so instead
+            const cause = Cause.die(new Background.BackgroundClosed({ task }))
+            return Effect.zipRight(report(task, startedAt, cause), Effect.failCause(cause))
+          }
           return FiberSet.run(
             set,
             Effect.onError(effect, (cause) => Cause.isInterruptedOnly(cause) ? Effect.void : report(task, startedAt, cause))
@@ -45,3 +56,4 @@ export const make = (options?: Background.Options): Effect.Effect<Background.Bac
       size: FiberSet.size(set)
     }
   })
+}

@@ -4,28 +4,18 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
+import type { Semaphore } from "./semaphore.js"
 
 /**
- * Take one permit of `semaphore` for the lifetime of the current scope. Waiting is interruptible
- * and traced as a span named `span`; once taken, the permit is released by a scope finalizer, so
- * it is held until every resource acquired after it has been released.
+ * Take one permit of `semaphore` for the lifetime of the current scope (released by a scope
+ * finalizer, so it is held until every resource acquired after it has been released). Waiting is
+ * interruptible, first come first served, and traced as a span named `span`.
  */
 export const permitScoped = (
-  semaphore: Effect.Semaphore,
+  semaphore: Semaphore,
   span: string,
   attributes: Record<string, unknown>
-): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.zipRight(
-      Effect.withSpan(restore(semaphore.take(1)), span, { attributes }),
-      Effect.addFinalizer(() => semaphore.release(1))
-    )
-  )
-
-/** Hold one permit of `semaphore` while `self` runs (see {@link permitScoped}). */
-export const withPermit = (semaphore: Effect.Semaphore, span: string, attributes: Record<string, unknown>) =>
-<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
-  Effect.scoped(Effect.zipRight(permitScoped(semaphore, span, attributes), self))
+): Effect.Effect<void, never, Scope.Scope> => Effect.withSpan(semaphore.permitScoped, span, { attributes })
 
 /**
  * Race every effect: the first success wins and the others are interrupted (their finalizers

@@ -1,7 +1,6 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Mailbox from "effect/Mailbox"
+import type * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Agent from "../Agent.js"
@@ -11,6 +10,7 @@ import type { Model } from "../Model.js"
 import * as Orchestrate from "../Orchestrate.js"
 import * as Tool from "../Tool.js"
 import * as concurrency from "./concurrency.js"
+import { eventStream } from "./events.js"
 import { runAt } from "./run.js"
 
 /** One run of a group: an agent, its input and the root path its events carry. */
@@ -66,25 +66,6 @@ const branches = <R>(
   const named = paths(agents, name)
   return agents.map((agent, i) => ({ agent, input: inputs[i]!, path: named[i]! }))
 }
-
-/**
- * Run `program` in a fiber of the stream's scope; everything it emits goes out as it happens and
- * its exit ends the stream. A consumer that stops early closes the scope, which interrupts it.
- */
-const eventStream = <E, R>(
-  program: (emit: (event: AgentEvent) => void) => Effect.Effect<unknown, E, R>
-): Stream.Stream<AgentEvent, E, R> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
-    const mailbox = yield* Mailbox.make<AgentEvent, E>()
-    yield* program((event) => {
-      mailbox.unsafeOffer(event)
-    }).pipe(
-      Effect.exit,
-      Effect.flatMap((exit) => mailbox.done(Exit.asVoid(exit))),
-      Effect.forkScoped
-    )
-    return Mailbox.toStream(mailbox)
-  }))
 
 export const parallel = <R>(
   subject: Agent.Agent<R> | ReadonlyArray<Agent.Agent<R>>,

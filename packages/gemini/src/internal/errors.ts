@@ -83,7 +83,16 @@ const describeChain = (links: ReadonlyArray<{ readonly message: string; readonly
   links.map((link) => link.code !== undefined && !link.message.includes(link.code) ? `${link.message} (${link.code})` : link.message)
     .join(": ")
 
-const fromApiError = (error: Error & { readonly status: number }, scrub: (text: string) => string): AgentError.ModelError => {
+/** How to fix a refused credential: check the key, or the Vertex AI credentials. */
+export const apiKeyHint = "Check GEMINI_API_KEY (or the apiKey option)."
+export const vertexHint =
+  "Check the Vertex AI credentials (application-default credentials, or vertexai.googleAuthOptions) and that they may use Vertex AI in the project."
+
+const fromApiError = (
+  error: Error & { readonly status: number },
+  scrub: (text: string) => string,
+  credentialHint: string
+): AgentError.ModelError => {
   const status = error.status
   const rpc = rpcStatusOf(error.message)
   const server = scrub(rpc?.message ?? error.message)
@@ -92,13 +101,13 @@ const fromApiError = (error: Error & { readonly status: number }, scrub: (text: 
   if (status === 401 || status === 403) {
     return new AgentError.AuthenticationFailed({
       status,
-      detail: `${detail} Check GEMINI_API_KEY (or the apiKey option).`
+      detail: `${detail} ${credentialHint}`
     })
   }
   if (status === 400 && detailOfType(rpc, "google.rpc.ErrorInfo")?.["reason"] === "API_KEY_INVALID") {
     return new AgentError.AuthenticationFailed({
       status,
-      detail: `${detail} Check GEMINI_API_KEY (or the apiKey option).`
+      detail: `${detail} ${credentialHint}`
     })
   }
   if (status === 404) return new AgentError.InvalidRequest({ status, detail: `${detail} Check the model name.` })
@@ -110,8 +119,12 @@ const fromApiError = (error: Error & { readonly status: number }, scrub: (text: 
  * The `ModelError` for anything the SDK threw. Aborts caused by fiber interruption never get
  * here: `Effect.tryPromise` reports them as interruptions.
  */
-export const fromUnknown = (error: unknown, scrub: (text: string) => string): AgentError.ModelError => {
-  if (isApiError(error)) return fromApiError(error, scrub)
+export const fromUnknown = (
+  error: unknown,
+  scrub: (text: string) => string,
+  credentialHint: string = apiKeyHint
+): AgentError.ModelError => {
+  if (isApiError(error)) return fromApiError(error, scrub, credentialHint)
   const links = chain(error)
   const detail = scrub(describeChain(links))
   if (error instanceof SyntaxError || /Incomplete JSON segment|exception parsing stream chunk/.test(detail)) {

@@ -14,22 +14,37 @@ export interface CallSpec {
 
 /** What one scripted answer contains. */
 export interface ReplySpec {
+  readonly thoughts: ReadonlyArray<string>
   readonly text: ReadonlyArray<string>
+  readonly parts: ReadonlyArray<GenAI.Part>
   readonly calls: ReadonlyArray<CallSpec>
   readonly finishReason: string
+  readonly finishMessage?: string | undefined
   readonly thoughtSignature?: string | undefined
+  readonly trailingSignature?: string | undefined
+  readonly safetyRatings?: ReadonlyArray<GenAI.SafetyRating> | undefined
+  readonly extraCandidates?: ReadonlyArray<ReadonlyArray<GenAI.Part>> | undefined
+  readonly usage?: UsageSpec | undefined
+}
+
+/** Token counts of a scripted answer; what is not given is estimated. */
+export interface UsageSpec {
   readonly promptTokens?: number | undefined
   readonly outputTokens?: number | undefined
+  readonly thoughtsTokens?: number | undefined
+  readonly cachedTokens?: number | undefined
 }
 
 export type Json = Record<string, unknown>
 
 const estimateTokens = (text: string): number => Math.max(1, Math.ceil(text.length / 4))
 
-export const usageMetadata = (promptTokens: number, outputTokens: number): Json => ({
+export const usageMetadata = (promptTokens: number, outputTokens: number, usage?: UsageSpec): Json => ({
   promptTokenCount: promptTokens,
   candidatesTokenCount: outputTokens,
-  totalTokenCount: promptTokens + outputTokens
+  ...(usage?.cachedTokens !== undefined ? { cachedContentTokenCount: usage.cachedTokens } : {}),
+  ...(usage?.thoughtsTokens !== undefined ? { thoughtsTokenCount: usage.thoughtsTokens } : {}),
+  totalTokenCount: promptTokens + outputTokens + (usage?.thoughtsTokens ?? 0)
 })
 
 /** A rough, deterministic token count of a request body (4 characters a token). */
@@ -51,55 +66,77 @@ const textPart = (text: string, thoughtSignature: string | undefined): GenAI.Par
   thoughtSignature !== undefined ? { text, thoughtSignature } : { text }
 
 const outputTokensOf = (reply: ReplySpec): number =>
-  reply.outputTokens ?? estimateTokens(reply.text.join("")) + 12 * reply.calls.length
+  reply.usage?.outputTokens ?? estimateTokens(reply.text.join("")) + 12 * reply.calls.length
 
-const envelope = (model: string, responseId: string, candidate: Json | undefined, usage: Json | undefined): Json => ({
-  ...(candidate !== undefined ? { candidates: [candidate] } : {}),
+const envelope = (model: string, responseId: string, candidates: ReadonlyArray<Json>, usage: Json | undefined): Json => ({
+  ...(candidates.length > 0 ? { candidates } : {}),
   ...(usage !== undefined ? { usageMetadata: usage } : {}),
   modelVersion: model,
   responseId
 })
 
-const candidate = (parts: ReadonlyArray<GenAI.Part>, finishReason: string | undefined): Json => ({
+const candidate = (
+  parts: ReadonlyArray<GenAI.Part>,
+  finish: Pick<ReplySpec, "finishReason" | "finishMessage" | "safetyRatings"> | undefined,
+  index = 0
+): Json => ({
   ...(parts.length > 0 ? { content: { role: "model", parts } } : {}),
-  ...(finishReason !== undefined ? { finishReason } : {}),
-  index: 0
+  ...(finish !== undefined ? { finishReason: finish.finishReason } : {}),
+  ...(finish?.finishMessage !== undefined ? { finishMessage: finish.finishMessage } : {}),
+  ...(finish?.safetyRatings !== undefined ? { safetyRatings: finish.safetyRatings } : {}),
+  index
 })
 
-/** The body of a unary `generateContent` answer. */
+const extraCandidatesOf = (reply: ReplySpec): Array<Json> =>
+  (reply.extraCandidates ?? []).map((parts, i) => candidate(parts, reply, i + 1))
+
+/**
+ * The parts of an answer, each group streamed as one SSE event: thought summaries, text pieces
+ * (the signature on the last one), raw parts one by one, the function calls together, and a
+ * trailing signature on an empty text part.
+ */
+const partGroups = (reply: ReplySpec): Array<Array<GenAI.Part>> => {
+  const groups: Array<Array<GenAI.Part>> = reply.thoughts.map((text) => [{ text, thought: true }])
+  reply.text.forEach((text, i) => groups.push([textPart(text, i === reply.text.length - 1 ? reply.thoughtSignature : undefined)]))
+  for (const part of reply.parts) groups.push([part])
+  if (reply.calls.length > 0) groups.push(reply.calls.map(callPart))
+  if (reply.trailingSignature !== undefined) groups.push([{ text: "", thoughtSignature: reply.trailingSignature }])
+  return groups
+}
+
+/** The body of a unary `generateContent` answer: the text pieces joined, as Gemini does. */
 export const replyBody = (reply: ReplySpec, model: string, responseId: string, promptTokens: number): Json => {
-  const parts: Array<GenAI.Part> = []
-  const text = reply.text.join("")
-  if (reply.text.length > 0) parts.push(textPart(text, reply.thoughtSignature))
-  for (const call of reply.calls) parts.push(callPart(call))
+  const parts: Array<GenAI.Part> = reply.thoughts.map((text) => ({ text, thought: true }))
+  if (reply.text.length > 0) parts.push(textPart(reply.text.join(""), reply.thoughtSignature))
+  parts.push(...reply.parts, ...reply.calls.map(callPart))
+  if (reply.trailingSignature !== undefined) parts.push({ text: "", thoughtSignature: reply.trailingSignature })
   return envelope(
     model,
     responseId,
-    candidate(parts, reply.finishReason),
-    usageMetadata(reply.promptTokens ?? promptTokens, outputTokensOf(reply))
+    [candidate(parts, reply), ...extraCandidatesOf(reply)],
+    usageMetadata(reply.usage?.promptTokens ?? promptTokens, outputTokensOf(reply), reply.usage)
   )
 }
 
-/**
- * The SSE events of a `streamGenerateContent` answer: one event per text piece, the function
- * calls whole in one event, finish reason and usage on the last event.
- */
+/** The SSE events of a `streamGenerateContent` answer; finish reason and usage on the last event. */
 export const replyEvents = (reply: ReplySpec, model: string, responseId: string, promptTokens: number): Array<Json> => {
-  const pieces: Array<Array<GenAI.Part>> = reply.text.map((text, i) => [
-    textPart(text, i === reply.text.length - 1 ? reply.thoughtSignature : undefined)
-  ])
-  if (reply.calls.length > 0) pieces.push(reply.calls.map(callPart))
-  if (pieces.length === 0) pieces.push([])
-  const usage = usageMetadata(reply.promptTokens ?? promptTokens, outputTokensOf(reply))
-  return pieces.map((parts, i) => {
-    const last = i === pieces.length - 1
-    return envelope(model, responseId, candidate(parts, last ? reply.finishReason : undefined), last ? usage : undefined)
+  const groups = partGroups(reply)
+  if (groups.length === 0) groups.push([])
+  const usage = usageMetadata(reply.usage?.promptTokens ?? promptTokens, outputTokensOf(reply), reply.usage)
+  return groups.map((parts, i) => {
+    const last = i === groups.length - 1
+    return envelope(
+      model,
+      responseId,
+      last ? [candidate(parts, reply), ...extraCandidatesOf(reply)] : [candidate(parts, undefined)],
+      last ? usage : undefined
+    )
   })
 }
 
 /** Partial text events sent before a fault (a dropped connection or a hang). */
 export const textEvents = (text: ReadonlyArray<string>, model: string, responseId: string): Array<Json> =>
-  text.map((piece) => envelope(model, responseId, candidate([{ text: piece }], undefined), undefined))
+  text.map((piece) => envelope(model, responseId, [candidate([{ text: piece }], undefined)], undefined))
 
 /** A `google.rpc.Status` error body, as Google APIs send it. */
 export const errorBody = (code: number, status: string, message: string, details?: ReadonlyArray<Json>): Json => ({

@@ -1,0 +1,135 @@
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import type * as Agent from "../Agent.js"
+import { ToolResultInvalid } from "../AgentError.js"
+import * as Handoff from "../Handoff.js"
+import type { ToolDeclaration } from "../Model.js"
+import type * as Tool from "../Tool.js"
+import { parametersJsonSchema } from "./jsonSchema.js"
+
+/**
+ * What the run loop builds once and reuses: per tool, its synchronous codecs; per agent, its
+ * tools by name, its handoff targets and the declarations sent to the model. Both are cached on
+ * the (immutable) tool and agent values, so every conversation of an agent shares them.
+ *
+ * @internal
+ */
+
+/** A tool with its synchronous codecs, built once per tool. */
+export interface Runnable {
+  readonly tool: Tool.Any
+  /** Decode the model's arguments; stops with a `Forbidden` issue on a schema with asynchronous transformations. */
+  readonly decode: (args: unknown) => Either.Either<unknown, ParseResult.ParseIssue>
+  /** Encode a result for the model; stops with a `Forbidden` issue like `decode`. */
+  readonly encode: (value: unknown) => Either.Either<unknown, ParseResult.ParseIssue>
+  readonly invalidResult: (issue: ParseResult.ParseIssue, callId: string) => ToolResultInvalid
+}
+
+const runnables = new WeakMap<Tool.Any, Runnable>()
+
+const runnableOf = (tool: Tool.Any): Runnable => {
+  let runnable = runnables.get(tool)
+  if (runnable === undefined) {
+    runnable = {
+      tool,
+      decode: ParseResult.decodeUnknownEither(tool.parameters),
+      encode: ParseResult.encodeUnknownEither(tool.success),
+      invalidResult: (issue, callId) =>
+        new ToolResultInvalid({ tool: tool.name, callId, detail: ParseResult.TreeFormatter.formatIssueSync(issue) })
+    }
+    runnables.set(tool, runnable)
+  }
+  return runnable
+}
+
+/** Whether a synchronous codec stopped at an asynchronous transformation (the effectful codec must run it). */
+export const isForbidden = (issue: ParseResult.ParseIssue): boolean => {
+  switch (issue._tag) {
+    case "Forbidden":
+      return true
+    case "Composite":
+      return Array.isArray(issue.issues) ? issue.issues.some(isForbidden) : isForbidden(issue.issues as ParseResult.ParseIssue)
+    case "Pointer":
+    case "Refinement":
+    case "Transformation":
+      return isForbidden(issue.issue)
+    default:
+      return false
+  }
+}
+
+/** Tools made by `Agent.asTool`: they read the caller's run, which is only set for agents that have one. */
+const nestedTools = new WeakSet<Tool.Any>()
+
+/** Mark a tool as running a nested agent (`Agent.asTool`). */
+export const markNested = <T extends Tool.Any>(tool: T): T => {
+  nestedTools.add(tool)
+  return tool
+}
+
+/** Per-agent derived data, built once per agent value and shared by all its conversations. */
+export interface Compiled {
+  readonly tools: ReadonlyMap<string, Runnable>
+  readonly handoffs: ReadonlyMap<string, Agent.Any>
+  readonly declarations: ReadonlyArray<ToolDeclaration>
+  /** The names the model may call, for the message answering an unknown one. */
+  readonly available: string
+  /** Whether a tool of this agent runs a nested agent and so needs the caller's run. */
+  readonly nests: boolean
+  /** Structured output: the JSON Schema sent to the model and the decoder of the answer's JSON. */
+  readonly output: Output | undefined
+}
+
+/** An agent's structured output, derived once from its `output` Schema. */
+export interface Output {
+  readonly jsonSchema: { readonly [key: string]: unknown }
+  /** The decoded value, or the Schema error as text. */
+  readonly decode: (json: unknown) => Either.Either<unknown, string>
+}
+
+const outputOf = (agent: Agent.Any): Output | undefined => {
+  if (agent.output === undefined) return undefined
+  const decode = ParseResult.decodeUnknownEither(agent.output)
+  return {
+    jsonSchema: parametersJsonSchema(agent.output, `${agent.name} output`),
+    decode: (json) => Either.mapLeft(decode(json), (issue) => ParseResult.TreeFormatter.formatIssueSync(issue))
+  }
+}
+
+const compiledCache = new WeakMap<Agent.Any, Compiled>()
+
+export const compile = (agent: Agent.Any): Compiled => {
+  let compiled = compiledCache.get(agent)
+  if (compiled !== undefined) return compiled
+  const tools = new Map<string, Runnable>()
+  const declarations: Array<ToolDeclaration> = []
+  for (const tool of agent.tools) {
+    tools.set(tool.name, runnableOf(tool))
+    declarations.push(tool.declaration)
+  }
+  const handoffs = new Map<string, Agent.Any>()
+  for (const handoff of agent.handoffs) {
+    const target = handoff.target()
+    const name = Handoff.toolName(target.name)
+    if (tools.has(name) || handoffs.has(name)) {
+      throw new Error(`Agent "${agent.name}": "${name}" is declared twice`)
+    }
+    handoffs.set(name, target)
+    const about = handoff.description ?? target.description
+    declarations.push({
+      name,
+      description: `Hand the conversation over to the "${target.name}" agent${about ? `: ${about}` : ""}.`,
+      parameters: { type: "object", properties: {} }
+    })
+  }
+  compiled = {
+    tools,
+    handoffs,
+    declarations,
+    available: declarations.map((d) => d.name).join(", ") || "none",
+    nests: agent.tools.some((tool) => nestedTools.has(tool)),
+    output: outputOf(agent)
+  }
+  compiledCache.set(agent, compiled)
+  return compiled
+}

@@ -1,0 +1,410 @@
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as ParseResult from "effect/ParseResult"
+import { describeError, ToolResultInvalid, ToolTimeout } from "../AgentError.js"
+import * as Event from "../AgentEvent.js"
+import * as Approvals from "../Approvals.js"
+import type { FunctionCallPart, FunctionResponsePart } from "../Content.js"
+import type * as Tool from "../Tool.js"
+import { isForbidden, type Runnable } from "./compile.js"
+import { publishCall, type TurnContext } from "./events.js"
+import { timeoutFail } from "./fiber.js"
+
+/**
+ * One tool call, from the model's arguments to the function response the model reads next turn,
+ * with exactly one terminal event.
+ *
+ * 1. The tool is looked up by name; an unknown name goes back to the model as an error.
+ * 2. The arguments must be plain data and match the tool's `parameters` Schema; if not, they go
+ *    back to the model as an error and the handler never runs.
+ * 3. The handler runs, with its `retry`, `timeout` and (for a scoped tool) its own `Scope`,
+ *    closed before the call ends.
+ * 4. Its result is encoded with the `success` Schema and must be JSON the wire can carry.
+ * 5. The outcome is published and answered: a success, an error the model is told about
+ *    (`report`, a cancelled call), or — under `fail-fast` — a {@link CallFailure} that fails the
+ *    group. When the call's own fiber is interrupted (its group or its run stopped it), it ends
+ *    as interrupted and the interruption goes on.
+ *
+ * @internal
+ */
+
+/** The tool-call group a call belongs to: whether one of its calls failed it (so interrupted siblings say why). */
+export interface Group {
+  failed: boolean
+}
+
+/** A call that failed under `fail-fast`: it fails the group, which interrupts its siblings. */
+export class CallFailure {
+  constructor(readonly tool: string, readonly callId: string, readonly cause: Cause.Cause<unknown>) {}
+}
+
+/**
+ * The answer to `call` the model reads. An output longer than `maxChars` (measured on its JSON
+ * text) is cut, with a note the model can read.
+ */
+export const functionResponse = (
+  call: FunctionCallPart,
+  output: unknown,
+  isError: boolean,
+  maxChars: number | undefined
+): FunctionResponsePart => ({
+  _tag: "FunctionResponse",
+  id: call.id,
+  name: call.name,
+  output: maxChars === undefined ? output : capped(output, maxChars),
+  isError
+})
+
+/** `output`, or its JSON text cut at `max` characters with a note saying so (`policy.maxToolOutputChars`). */
+const capped = (output: unknown, max: number): unknown => {
+  // outputs are checked to be JSON the wire can carry before they get here
+  const text = typeof output === "string" ? output : JSON.stringify(output)
+  if (text === undefined || text.length <= max) return output
+  return `${text.slice(0, max)}\n[truncated: the tool returned ${text.length} characters; only the first ${max} are shown (policy.maxToolOutputChars)]`
+}
+
+/** Answer the model with an error about `call` (reported: the model reads it next turn). */
+const errorResponse = (ctx: TurnContext, call: FunctionCallPart, message: string): FunctionResponsePart =>
+  functionResponse(call, message, true, ctx.policy.maxToolOutputChars)
+
+const interruptReason = (group: Group) => group.failed ? "sibling-failed" as const : "run-interrupted" as const
+
+/** Publish that `call` ended as interrupted because its group or its run stopped. */
+export const publishInterrupted = (ctx: TurnContext, group: Group, call: FunctionCallPart): void =>
+  publishCall(ctx, call, Event.ToolCallInterrupted, { reason: interruptReason(group) })
+
+/**
+ * Run one tool call and publish exactly one terminal event for it. Arguments are decoded
+ * synchronously when the schema allows it (as an effect otherwise).
+ */
+export const runCall = (
+  ctx: TurnContext,
+  group: Group,
+  call: FunctionCallPart
+): Effect.Effect<FunctionResponsePart, CallFailure, any> =>
+  ctx.state.traced ? traced(ctx, call, runUntraced(ctx, group, call)) : runUntraced(ctx, group, call)
+
+/**
+ * The call as an `execute_tool {tool}` span (OpenTelemetry GenAI conventions), opened only when
+ * the run's tracer exports spans. A call that fails its group or is interrupted ends the span
+ * with that exit (an error status); an error the model is told about sets `error.type`.
+ */
+const traced = (
+  ctx: TurnContext,
+  call: FunctionCallPart,
+  effect: Effect.Effect<FunctionResponsePart, CallFailure, any>
+): Effect.Effect<FunctionResponsePart, CallFailure, any> =>
+  Effect.withSpan(
+    Effect.tap(effect, (response) => response.isError ? Effect.annotateCurrentSpan("error.type", "tool_error") : Effect.void),
+    `execute_tool ${call.name}`,
+    {
+      attributes: {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": call.name,
+        "gen_ai.tool.call.id": call.id,
+        "gen_ai.conversation.id": ctx.state.runId,
+        "gen_ai.agent.name": ctx.path
+      },
+      kind: "internal",
+      captureStackTrace: false
+    }
+  )
+
+const runUntraced = (
+  ctx: TurnContext,
+  group: Group,
+  call: FunctionCallPart
+): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
+  publishCall(ctx, call, Event.ToolCallStarted, { args: call.args })
+  const runnable = ctx.compiled.tools.get(call.name)
+  if (runnable === undefined) {
+    const message = `Unknown tool "${call.name}". Available tools: ${ctx.compiled.available}.`
+    publishCall(ctx, call, Event.ToolCallFailed, { kind: "unknown-tool", error: message, reported: true })
+    return Effect.succeed(errorResponse(ctx, call, message))
+  }
+  const key = inheritedKey(call.args)
+  if (key !== undefined) {
+    return Effect.succeed(invalidArguments(
+      ctx,
+      call,
+      `${key}: arguments are plain data, and the keys __proto__, constructor and prototype are refused at any depth`
+    ))
+  }
+  const decoded = runnable.decode(call.args)
+  if (decoded._tag === "Right") return invoke(ctx, group, call, runnable, decoded.right)
+  if (!isForbidden(decoded.left)) return Effect.succeed(invalidArguments(ctx, call, ParseResult.TreeFormatter.formatIssueSync(decoded.left)))
+  return Effect.flatMap(
+    Effect.onInterrupt(
+      Effect.either(runnable.tool.decodeArgs(call.args)),
+      () => Effect.sync(() => publishInterrupted(ctx, group, call))
+    ),
+    (params) =>
+      params._tag === "Left"
+        ? Effect.succeed(invalidArguments(ctx, call, ParseResult.TreeFormatter.formatIssueSync(params.left.issue)))
+        : invoke(ctx, group, call, runnable, params.right)
+  )
+}
+
+/** Answer the model that the arguments of `call` are invalid. */
+const invalidArguments = (ctx: TurnContext, call: FunctionCallPart, detail: string): FunctionResponsePart => {
+  const message = `Invalid arguments for tool "${call.name}": ${detail}`
+  publishCall(ctx, call, Event.ToolCallFailed, { kind: "invalid-arguments", error: message, reported: true })
+  return errorResponse(ctx, call, message)
+}
+
+/** Keys that, decoded into an object, would set or reach its prototype instead of holding data. */
+const inheritedKeys: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"])
+
+/** A place in a value: the keys and indexes leading to it, innermost first (built only when something is found). */
+type Where = Array<string | number>
+
+const pathOf = (root: string, where: Where): string =>
+  where.reduceRight<string>((path, step) => typeof step === "number" ? `${path}[${step}]` : `${path}.${step}`, root)
+
+/**
+ * Where the model's arguments hold a key that is not plain data (`__proto__`, `constructor`,
+ * `prototype`, at any depth), as `the key "__proto__" at arguments.user`; `undefined` when
+ * there is none. Arguments are JSON, so they have no cycles; nesting deeper than 64 levels is
+ * not looked into.
+ */
+const inheritedKey = (args: unknown): string | undefined => {
+  const where = findKey(args, 0)
+  return where === undefined ? undefined : `the key "${where[0]}" at ${pathOf("arguments", where.slice(1))}`
+}
+
+const findKey = (value: unknown, depth: number): Where | undefined => {
+  if (typeof value !== "object" || value === null || depth > 64) return undefined
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findKey(value[i], depth + 1)
+      if (found !== undefined) return (found.push(i), found)
+    }
+    return undefined
+  }
+  for (const key of Object.keys(value)) {
+    if (inheritedKeys.has(key)) return [key]
+    const found = findKey((value as Record<string, unknown>)[key], depth + 1)
+    if (found !== undefined) return (found.push(key), found)
+  }
+  return undefined
+}
+
+/**
+ * What in an encoded result the wire cannot carry as JSON (a `bigint`, a function, a symbol, a
+ * cycle), as `a bigint at result.total`; `undefined` when it is plain data. `undefined` values
+ * are allowed (JSON leaves them out), and so is a value with a `toJSON` method (a `Date`).
+ */
+const unsendable = (result: unknown): string | undefined => {
+  if (typeof result !== "object" && typeof result !== "bigint" && typeof result !== "function" && typeof result !== "symbol") {
+    return undefined
+  }
+  const found = findUnsendable(result, [])
+  return found === undefined ? undefined : `${found.what} at ${pathOf("result", found.where)}`
+}
+
+const findUnsendable = (value: unknown, ancestors: Array<object>): { readonly what: string; readonly where: Where } | undefined => {
+  switch (typeof value) {
+    case "bigint":
+      return { what: "a bigint", where: [] }
+    case "function":
+      return { what: "a function", where: [] }
+    case "symbol":
+      return { what: "a symbol", where: [] }
+    case "object": {
+      if (value === null || typeof (value as { toJSON?: unknown }).toJSON === "function") return undefined
+      if (ancestors.includes(value)) return { what: "a circular reference", where: [] }
+      ancestors.push(value)
+      let found: { readonly what: string; readonly where: Where } | undefined
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length && found === undefined; i++) {
+          found = findUnsendable(value[i], ancestors)
+          found?.where.push(i)
+        }
+      } else {
+        for (const key of Object.keys(value)) {
+          found = findUnsendable((value as Record<string, unknown>)[key], ancestors)
+          if (found !== undefined) {
+            found.where.push(key)
+            break
+          }
+        }
+      }
+      ancestors.pop()
+      return found
+    }
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Run the handler of a call with decoded arguments, then publish its terminal event.
+ *
+ * Everything after the handler runs uninterruptibly, so an outcome is always published. The
+ * handler's own outcome is read by `Effect.exit` inside the interruptible region: when the
+ * fiber itself is interrupted (the run, or a failing sibling) that step is skipped and the call
+ * ends as interrupted. A handler that was interrupted while its fiber was not (it interrupted
+ * itself, or something else did) is a call cancelled on its own.
+ */
+const invoke = (
+  ctx: TurnContext,
+  group: Group,
+  call: FunctionCallPart,
+  runnable: Runnable,
+  params: unknown
+): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
+  const tool = runnable.tool
+  const failFast = (tool.onFailure ?? ctx.policy.toolFailure) === "fail-fast"
+
+  /** The handler and its resources are done, its result encoded: answer the model, or fail the group under `fail-fast`. */
+  const ended = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<FunctionResponsePart, CallFailure> => {
+    if (Exit.isSuccess(exit)) {
+      const problem = unsendable(exit.value)
+      if (problem !== undefined) {
+        return ended(Exit.fail(new ToolResultInvalid({ tool: tool.name, callId: call.id, detail: problem, problem: "json" })))
+      }
+      publishCall(ctx, call, Event.ToolCallSucceeded, { output: exit.value })
+      return Effect.succeed(functionResponse(call, exit.value, false, ctx.policy.maxToolOutputChars))
+    }
+    if (Cause.isInterruptedOnly(exit.cause)) {
+      // cancelled on its own: not a failure of the group, whatever the policy
+      publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "cancelled" })
+      return Effect.succeed(
+        errorResponse(ctx, call, `Tool "${call.name}" (call ${call.id}) was cancelled before it finished; it has no result.`)
+      )
+    }
+    const failure = Cause.failureOption(exit.cause)
+    let message: string
+    if (failure._tag === "Some" && failure.value instanceof ToolTimeout) {
+      message = failure.value.message
+      publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "timeout" })
+    } else {
+      const kind = failure._tag === "None" ? "defect" : failure.value instanceof ToolResultInvalid ? "invalid-result" : "failure"
+      message = failure._tag === "None" ? crashMessage(tool, exit.cause) : describeError(failure.value)
+      publishCall(ctx, call, Event.ToolCallFailed, { kind, error: message, reported: !failFast })
+    }
+    if (failFast) {
+      group.failed = true
+      if (ctx.state.traced) {
+        return Effect.zipRight(
+          Effect.annotateCurrentSpan("error.type", failure._tag === "Some" ? tagOf(failure.value) : "defect"),
+          Effect.fail(new CallFailure(call.name, call.id, exit.cause))
+        )
+      }
+      return Effect.fail(new CallFailure(call.name, call.id, exit.cause))
+    }
+    return Effect.succeed(errorResponse(ctx, call, message))
+  }
+
+  /** The call's fiber was interrupted: the call ends as interrupted and the interruption goes on. */
+  const interrupted = (cause: Cause.Cause<unknown>): Effect.Effect<never> => {
+    publishInterrupted(ctx, group, call)
+    return Effect.failCause(cause as Cause.Cause<never>)
+  }
+
+  // a retried handler is scoped per attempt instead (see `executeTool`)
+  const handler = tool.scoped && tool.retry === undefined
+    ? Effect.scoped(executeTool(tool, params, call.id))
+    : executeTool(tool, params, call.id)
+  const run = Effect.uninterruptibleMask((restore) =>
+    Effect.matchCauseEffect(restore(Effect.exit(handler)), {
+      onFailure: interrupted,
+      /** Encode a result for the model; a schema with asynchronous transformations is run interruptibly. */
+      onSuccess: (exit) => {
+        if (Exit.isFailure(exit)) return ended(exit)
+        const result = runnable.encode(exit.value)
+        if (result._tag === "Right") return ended(Exit.succeed(result.right))
+        if (!isForbidden(result.left)) return ended(Exit.fail(runnable.invalidResult(result.left, call.id)))
+        return Effect.matchCauseEffect(
+          restore(Effect.exit(Effect.mapError(tool.encodeResult(exit.value), (error) => runnable.invalidResult(error.issue, call.id)))),
+          { onSuccess: ended, onFailure: interrupted }
+        )
+      }
+    })
+  )
+  if (tool.needsApproval === undefined || !needsApproval(tool, params)) return run
+  return Effect.flatMap(
+    Effect.onInterrupt(approval(ctx, call), () => Effect.sync(() => publishInterrupted(ctx, group, call))),
+    (decision) => decision.approve ? run : Effect.succeed(denied(ctx, call, decision.reason))
+  )
+}
+
+/** Whether a call with `params` waits for a decision; a predicate that throws counts as yes (the safe answer). */
+const needsApproval = (tool: Tool.Any, params: unknown): boolean => {
+  try {
+    return tool.needsApproval!(params) === true
+  } catch {
+    return true
+  }
+}
+
+/**
+ * Wait for the decision on `call` from the `Approvals` service (the process-wide one when none is
+ * provided), between `ApprovalRequested` and `ApprovalDecided`. No decision within
+ * `policy.approvalTimeout` is a denial.
+ */
+const approval = (ctx: TurnContext, call: FunctionCallPart): Effect.Effect<Approvals.Decision> =>
+  Effect.flatMap(Approvals.current, (approvals) => {
+    publishCall(ctx, call, Event.ApprovalRequested, { args: call.args })
+    const after = ctx.policy.approvalTimeout
+    const wait = approvals.request(ctx.state.runId, call.id)
+    const decided = after === undefined ? wait : Effect.catchAll(
+      timeoutFail(wait, after, () => ({
+        approve: false,
+        reason: `no decision came within ${Duration.format(after)} (policy.approvalTimeout)`
+      })),
+      Effect.succeed
+    )
+    return Effect.tap(decided, (decision) =>
+      Effect.sync(() =>
+        publishCall(
+          ctx,
+          call,
+          Event.ApprovalDecided,
+          decision.approve ? { approved: true } : { approved: false, reason: decision.reason ?? "denied" }
+        )
+      ))
+  })
+
+/** Answer the model that `call` was denied: its handler never ran. */
+const denied = (ctx: TurnContext, call: FunctionCallPart, reason: string | undefined): FunctionResponsePart => {
+  const message = `Tool "${call.name}" (call ${call.id}) was not approved, so it did not run: ${reason ?? "denied"}. ` +
+    `Do not retry it unchanged; tell the user or choose another way.`
+  publishCall(ctx, call, Event.ToolCallFailed, { kind: "denied", error: message, reported: true })
+  return errorResponse(ctx, call, message)
+}
+
+/** The `_tag` of a typed failure (`error.type`), `failure` for an untagged one. */
+const tagOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && typeof (error as { _tag?: unknown })._tag === "string"
+    ? (error as { _tag: string })._tag
+    : "failure"
+
+/** The message of a call whose handler died; a handler that needs an undeclared `Scope` is told how to declare it. */
+const crashMessage = (tool: Tool.Any, cause: Cause.Cause<unknown>): string => {
+  const error = describeError(Cause.squash(cause))
+  return !tool.scoped && error.includes("Service not found: effect/Scope")
+    ? `Tool "${tool.name}" crashed: its handler acquires scoped resources but the tool has no scope; make it with \`scoped: true\` (${error})`
+    : `Tool "${tool.name}" crashed: ${error}`
+}
+
+/**
+ * The handler with its retry and timeout. A handler that throws instead of returning an Effect
+ * is a defect of its call, like one that dies.
+ */
+const executeTool = (tool: Tool.Any, params: unknown, callId: string): Effect.Effect<unknown, unknown, any> => {
+  let effect: Effect.Effect<unknown, unknown, any>
+  try {
+    effect = tool.handler(params)
+  } catch (thrown) {
+    effect = Effect.die(thrown)
+  }
+  if (tool.retry !== undefined) effect = Effect.retry(tool.scoped ? Effect.scoped(effect) : effect, tool.retry)
+  const timeout = tool.timeout
+  if (timeout !== undefined) {
+    effect = timeoutFail(effect, timeout, () => new ToolTimeout({ tool: tool.name, callId, after: timeout }))
+  }
+  return effect
+}
