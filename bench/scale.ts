@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util"
 import { criticalPathMillis, measureScale, type ScaleFigures } from "./shapes/conversation.js"
 import { answerParent, childJob, fixed, inChild, median, row } from "./shapes/measure.js"
-import { systems } from "./shapes/systems.js"
+import { systems as allSystems } from "./shapes/systems.js"
 
 interface Job {
   readonly system: string
@@ -25,23 +25,28 @@ interface Job {
 const job = childJob() as Job | undefined
 
 if (job !== undefined) {
-  await answerParent(() => measureScale(systems.find((s) => s.key === job.system)!.realLatency, job.n))
+  await answerParent(() => measureScale(allSystems.find((s) => s.key === job.system)!.realLatency, job.n))
 } else {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { rounds: { type: "string" } } })
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { rounds: { type: "string" }, systems: { type: "string" } }
+  })
   const n = Number(positionals[0] ?? 10_000)
   const rounds = Number(values.rounds ?? 1)
+  // `--systems effect-agents,effect3`: only these (the floor is always measured, for the ratio)
+  const keys = values.systems?.split(",")
+  const systems = allSystems.filter((s) => keys === undefined || keys.includes(s.key) || s.key === "effect3")
   const results = new Map<string, Array<ScaleFigures>>(systems.map((s) => [s.key, []]))
   for (let round = 0; round < rounds; round++) {
     for (const system of systems) results.get(system.key)!.push(await inChild<ScaleFigures>({ system: system.key, n } satisfies Job))
   }
-  const widths = [28, 12, 12, 16, 14, 12, 12]
+  const widths = [30, 12, 12, 18, 13, 10, 10]
   console.log(
     `Scale — ${fixed(n)} real-latency conversations at once (critical path ${criticalPathMillis} ms), Node ${process.version}, ` +
       `one child process per system${rounds > 1 ? `, median of ${rounds} rounds` : ""}\n`
   )
   console.log(row(["system", "CPU µs/conv", "RSS KB/conv", "retained KB/conv", "wall ÷ path", "p50 ms", "p99 ms"], widths))
   console.log("-".repeat(widths.reduce((a, b) => a + b)))
-  const floor = median(results.get("effect3")!.map((r) => r.cpuMicrosPerConversation))
   for (const system of systems) {
     const rs = results.get(system.key)!
     const m = (f: (r: ScaleFigures) => number) => median(rs.map(f))
@@ -55,6 +60,13 @@ if (job !== undefined) {
       fixed(m((r) => r.p99Millis))
     ], widths))
   }
-  const agents = median(results.get("effect-agents")!.map((r) => r.cpuMicrosPerConversation))
-  console.log(`\neffect-agents CPU per conversation ÷ bare Effect 3 floor: ${fixed(agents / floor, 2)}×`)
+  console.log()
+  for (const system of systems.filter((s) => s.key.startsWith("effect-agents"))) {
+    const rs = results.get(system.key)!
+    const ratio = (f: (r: ScaleFigures) => number) => fixed(median(rs.map(f)) / median(results.get("effect3")!.map(f)), 2)
+    console.log(
+      `${system.name} ÷ bare Effect 3 floor: CPU ${ratio((r) => r.cpuMicrosPerConversation)}×, ` +
+        `peak RSS ${ratio((r) => r.rssKilobytesPerConversation)}×, retained ${ratio((r) => r.retainedKilobytesPerConversation)}×`
+    )
+  }
 }

@@ -3,7 +3,7 @@
  *
  * Scenario: a notes server written with the MCP SDK (`examples/fixtures/notes-server.ts`) runs as
  * a stdio child process. `McpToolset.layer` starts it and connects when the layer is built; its
- * tools (prefixed `notes_`) join an assistant's own tool through `Toolkit.withToolsets`.
+ * tools (prefixed `notes_`) join an assistant's own tool at every turn (`toolsets: ["notes"]`).
  *
  * Part 1: the server's tools as the model sees them (their JSON Schemas passed through the same
  * declaration check as native tools), then three conversations at once over the one MCP session.
@@ -19,7 +19,7 @@
  * not hold.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Agent, AgentError, type AgentEvent, Tool, Toolkit } from "@effect-agents/core"
+import { Agent, AgentError, type AgentEvent, Tool } from "@effect-agents/core"
 import { McpToolset } from "@effect-agents/mcp"
 import { ScriptedModel } from "@effect-agents/testing"
 import { Cause, Clock, Console, Context, Effect, Either, Exit, Layer, Option, Schema, Scope, Stream } from "effect"
@@ -50,7 +50,12 @@ const checkCalendar = Tool.make("check_calendar", {
   handler: () => Effect.zipRight(Effect.sleep("150 millis"), Effect.fail(new CalendarDown()))
 })
 
-const assistant = Agent.make({ name: "assistant", instructions: "Answer from the notes.", tools: [checkCalendar] })
+const assistant = Agent.make({
+  name: "assistant",
+  instructions: "Answer from the notes.",
+  tools: [checkCalendar],
+  toolsets: ["notes"]
+})
 
 const conversations = {
   "What ships on Friday?": ["friday", "standup.md"],
@@ -71,19 +76,15 @@ const model = ScriptedModel.layer(ScriptedModel.byPrompt({
 
 /** Run a conversation with the notes toolset, printing its events as they happen into `events`. */
 const conversation = (prompt: string, label: string, events: Array<AgentEvent.AgentEvent> = []) =>
-  Toolkit.withToolsets(assistant, ["notes"]).pipe(
-    Effect.flatMap((agent) =>
-      Agent.stream(agent, prompt).pipe(
-        Stream.runForEach((event) => {
-          events.push(event)
-          return event._tag === "ToolCallStarted" || event._tag === "ToolCallSucceeded" || event._tag === "ToolCallFailed" ||
-              event._tag === "ToolCallInterrupted" || event._tag === "RunCompleted" || event._tag === "RunFailed"
-            ? Console.log(timeline.row(event.timestamp, label, event._tag, Timeline.describeEvent(event)))
-            : Effect.void
-        }),
-        Effect.either
-      )
-    )
+  Agent.stream(assistant, prompt).pipe(
+    Stream.runForEach((event) => {
+      events.push(event)
+      return event._tag === "ToolCallStarted" || event._tag === "ToolCallSucceeded" || event._tag === "ToolCallFailed" ||
+          event._tag === "ToolCallInterrupted" || event._tag === "RunCompleted" || event._tag === "RunFailed"
+        ? Console.log(timeline.row(event.timestamp, label, event._tag, Timeline.describeEvent(event)))
+        : Effect.void
+    }),
+    Effect.either
   )
 
 const alive = (pid: number): boolean => {

@@ -85,6 +85,12 @@ export const describeEvent = (event: AgentEvent.AgentEvent): string => {
       return `${event.tool} (${event.callId}) waits for approval`
     case "ApprovalDecided":
       return `${event.tool} ${event.approved ? "approved" : `denied: ${event.reason ?? ""}`}`
+    case "GuardrailStarted":
+      return `${event.stage} guardrail ${event.guardrail}${event.tool ? ` on ${event.tool} (${event.callId})` : ""}`
+    case "GuardrailPassed":
+      return `${event.guardrail} passed after ${event.durationMillis} ms`
+    case "GuardrailTripped":
+      return `${event.guardrail} tripped after ${event.durationMillis} ms (${event.action}): ${event.reason}`
     case "RetryScheduled":
       return `attempt ${event.attempt} in ${event.delayMillis} ms, after ${event.error}: ${event.message}`
     case "HandoffStarted":

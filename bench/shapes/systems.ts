@@ -95,37 +95,53 @@ const fakeModel = (generate: Model.Model.Service["generate"]): Model.Model.Servi
 
 const modelWaits = range(3).map((turn) => Effect.as(Effect.sleep(modelMillis), response(partsAt(turn))))
 
-const effectAgents: System = {
-  key: "effect-agents",
-  name: "effect-agents",
-  realLatency: {
-    conversations: (n, done, hold) => {
-      const model = fakeModel((request) => {
-        const turn = turnOf(request.contents)
-        return hold !== undefined && turn === holdTurn
-          ? Effect.zipRight(Effect.sync(() => hold.holding++), Effect.as(Effect.promise(() => hold.opened), response(partsAt(turn))))
-          : modelWaits[turn]!
-      })
-      return Effect.runPromise(
-        Effect.forEach(range(n), (i) =>
-          Effect.map(Agent.run(lookupAgent, prompt), (result) => {
-            check(result.text, realAnswer)
-            done(i)
-          }), { concurrency: "unbounded", discard: true }).pipe(Effect.provideService(Model.Model, model))
-      )
-    }
-  },
-  zeroLatency: (scenario: Scenario, runs: number) => {
+/** effect-agents' real-latency conversations, run with `options` (`{ events: false }`: no events built). */
+const agentsAtLatency = (options?: Agent.RunOptions): RealLatency => ({
+  conversations: (n, done, hold) => {
+    const model = fakeModel((request) => {
+      const turn = turnOf(request.contents)
+      return hold !== undefined && turn === holdTurn
+        ? Effect.zipRight(Effect.sync(() => hold.holding++), Effect.as(Effect.promise(() => hold.opened), response(partsAt(turn))))
+        : modelWaits[turn]!
+    })
+    return Effect.runPromise(
+      Effect.forEach(range(n), (i) =>
+        Effect.map(Agent.run(lookupAgent, prompt, options), (result) => {
+          check(result.text, realAnswer)
+          done(i)
+        }), { concurrency: "unbounded", discard: true }).pipe(Effect.provideService(Model.Model, model))
+    )
+  }
+})
+
+/** effect-agents' zero-latency runs, with `options`. */
+function agentsAtZeroLatency(options?: Agent.RunOptions): ZeroLatency {
+  return (scenario: Scenario, runs: number) => {
     const calls = Effect.succeed(response(scenario.calls.map((call, i) => ({ _tag: "FunctionCall", id: `call_1_${i}`, name: call.name, args: call.args }))))
     const text = Effect.succeed(response([{ _tag: "Text", text: answer }]))
     const model = fakeModel((request) => isFirstTurn(request.contents) ? calls : text)
-    const conversation = Agent.run(mathAgent, question)
+    const conversation = Agent.run(mathAgent, question, options)
     return Effect.runPromise(
       Effect.gen(function*() {
         for (let i = 0; i < runs; i++) check((yield* conversation).text)
       }).pipe(Effect.provideService(Model.Model, model))
     )
   }
+}
+
+const effectAgents: System = {
+  key: "effect-agents",
+  name: "effect-agents",
+  realLatency: agentsAtLatency(),
+  zeroLatency: agentsAtZeroLatency()
+}
+
+/** effect-agents run with `{ events: false }`: the same conversations, no events built. */
+const effectAgentsQuiet: System = {
+  key: "effect-agents-quiet",
+  name: "effect-agents, events: false",
+  realLatency: agentsAtLatency({ events: false }),
+  zeroLatency: agentsAtZeroLatency({ events: false })
 }
 
 // -----------------------------------------------------------------------------
@@ -166,4 +182,4 @@ const promise: System = {
 }
 
 /** The systems of the root benchmarks, by key. */
-export const systems: ReadonlyArray<System> = [effectAgents, effect3Floor, promise]
+export const systems: ReadonlyArray<System> = [effectAgents, effectAgentsQuiet, effect3Floor, promise]

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const fixture = join(root, "test", "consumer", "fixture")
-const packages = ["core", "gemini", "http", "mcp", "node", "testing"] as const
+const packages = ["core", "cluster", "gemini", "http", "mcp", "node", "testing"] as const
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
 
 const versionOf = (name: string): string =>

@@ -187,3 +187,20 @@ describe("AgentEvent.invariantViolations", () => {
     assert.deepStrictEqual(AgentEvent.invariantViolations([succeeded("c9")]), ["call r1/c9 ended (ToolCallSucceeded) without ToolCallStarted"])
   })
 })
+
+describe("runs without events", () => {
+  it.effect("a run made with events: false builds no event and ends as the same run with events does, at the same instant", () =>
+    Effect.gen(function*() {
+      const quiet = yield* Effect.gen(function*() {
+        const fiber = yield* Effect.fork(LeakCheck.check(Agent.run(math, "Sum 2 + 3 and 1 + 1", { events: false })))
+        yield* TestClock.adjust(1499)
+        assert.isNull(fiber.unsafePoll())
+        yield* TestClock.adjust(1)
+        return yield* Fiber.join(fiber)
+      }).pipe(Effect.provide(script()), seeded)
+      const loud = yield* runOnce
+      assert.deepStrictEqual(quiet.events, [])
+      assert.isAbove(loud.events.length, 0)
+      assert.deepStrictEqual({ ...quiet, events: [] }, { ...loud, events: [] })
+    }))
+})

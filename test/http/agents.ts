@@ -1,10 +1,11 @@
 /**
  * Agents and scripts of the HTTP tests. Between them, the two scripted runs of `everyEvent`
  * produce every `AgentEvent` type: a model call retried after streaming some text, streamed text, a succeeding and a
- * reported failing tool, a handoff, a completed run; then a fail-fast group whose failing call
+ * reported failing tool (blocked by a guardrail, after an input guardrail passed), a call waiting for an approval that times out (denied), a handoff, a completed run;
+ * then a fail-fast group whose failing call
  * interrupts its sibling, and a failed run.
  */
-import { Agent, AgentError, Handoff, Tool } from "@effect-agents/core"
+import { Agent, AgentError, Guardrail, Handoff, Tool } from "@effect-agents/core"
 import { ScriptedModel } from "@effect-agents/testing"
 import { Effect, Schedule, Schema } from "effect"
 
@@ -24,6 +25,15 @@ export const broken = Tool.make("broken", {
   handler: () => Effect.fail("the backend is down")
 })
 
+/** Needs an approval; none comes, so after `approvalTimeout` the call is denied. */
+export const guarded = Tool.make("guarded", {
+  description: "Needs an approval",
+  parameters: Query,
+  success: Schema.String,
+  needsApproval: true,
+  handler: ({ q }) => Effect.succeed(q)
+})
+
 export const slow = Tool.make("slow", {
   description: "Takes a minute",
   parameters: Query,
@@ -38,9 +48,18 @@ export const math = Agent.make({ name: "math", instructions: "Compute.", policy:
 export const triage = Agent.make({
   name: "triage",
   instructions: "Look things up, then hand math over.",
-  tools: [lookup, broken],
+  tools: [lookup, broken, guarded],
   handoffs: [Handoff.to(math)],
-  policy: { ...retry, toolFailure: "report" }
+  policy: { ...retry, toolFailure: "report", approvalTimeout: "1 millis" },
+  // an input guardrail that passes, and a tool guardrail that rejects the call of `broken`
+  guardrails: {
+    input: [Guardrail.input("polite", () => Effect.succeed(Guardrail.pass))],
+    tools: [
+      Guardrail.tool("no-broken", {
+        before: ({ tool }) => Effect.succeed(tool === "broken" ? Guardrail.reject("broken is known to be down") : Guardrail.pass)
+      })
+    ]
+  }
 })
 
 export const strict = Agent.make({
@@ -75,7 +94,11 @@ export const everyEventModel = () => {
       () =>
         attempts++ % 2 === 0
           ? ScriptedModel.fail(new AgentError.RateLimited({ detail: "slow down" }), { text: "Checking", failAfterChunks: 1 })
-          : ScriptedModel.callTools([{ name: "lookup", args: { q: "flights" } }, { name: "broken", args: { q: "hotels" } }], {
+          : ScriptedModel.callTools([
+            { name: "lookup", args: { q: "flights" } },
+            { name: "broken", args: { q: "hotels" } },
+            { name: "guarded", args: { q: "cars" } }
+          ], {
             text: "Looking it up."
           }),
       ScriptedModel.callTools([{ name: "transfer_to_math", args: {} }]),
@@ -97,6 +120,11 @@ export const everyTag = [
   "ToolCallSucceeded",
   "ToolCallFailed",
   "ToolCallInterrupted",
+  "ApprovalRequested",
+  "ApprovalDecided",
+  "GuardrailStarted",
+  "GuardrailPassed",
+  "GuardrailTripped",
   "RetryScheduled",
   "HandoffStarted",
   "HandoffCompleted",

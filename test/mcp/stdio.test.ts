@@ -3,9 +3,9 @@
  * listing and calling, errors, cancellation, a crash mid-call and the reconnection, concurrency
  * over one session, bad commands and schemas, and that nothing is left behind.
  */
-import { Agent, AgentError, Toolkit } from "@effect-agents/core"
+import { Agent, AgentError, AgentEvent, Toolkit } from "@effect-agents/core"
 import { McpError, McpToolset } from "@effect-agents/mcp"
-import { ScriptedModel } from "@effect-agents/testing"
+import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Logger, Option, Scope } from "effect"
 import { alive, eventLog, eventually, pixelPng, resources, runWith, stdioFixture } from "./support.js"
@@ -41,11 +41,12 @@ describe("an MCP toolset over stdio", () => {
         }
       })
       assert.deepStrictEqual(sent[0]!.tools.map((tool) => tool.name), ["add", "stats", "pixel", "fail", "slow", "crash", "grow"])
-      const outputs = (yield* lastResponses).map((part) => part._tag === "FunctionResponse" ? part.output : undefined)
-      assert.deepStrictEqual(outputs, [
-        "5",
-        { count: 3, sum: 6 },
-        [{ text: "a red pixel" }, { inlineData: { mimeType: "image/png", data: pixelPng } }]
+      const responses = (yield* lastResponses).map((part) => part._tag === "FunctionResponse" ? [part.output, part.parts] : undefined)
+      // the image is a media part of the response, not base64 inside its JSON
+      assert.deepStrictEqual(responses, [
+        ["5", undefined],
+        [{ count: 3, sum: 6 }, undefined],
+        ["a red pixel", [{ mimeType: "image/png", data: pixelPng }]]
       ])
     }).pipe(
       Effect.provide(fixtureLayer()),
@@ -161,6 +162,26 @@ describe("an MCP toolset over stdio", () => {
     }).pipe(
       Effect.provide(fixtureLayer({ prefix: "fx_" })),
       Effect.provide(ScriptedModel.layer([ScriptedModel.callTools([{ name: "fx_grow", args: {} }]), ScriptedModel.text("ok")]))
+    ))
+
+  it.live("a tool the server adds mid-run (tools/list_changed) is declared in the next turn's model request and can be called", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({ name: "assistant", instructions: "Use the tools.", toolsets: ["fixture"] })
+      const result = yield* LeakCheck.check(Agent.run(agent, "go"))
+      assert.strictEqual(result.text, "done")
+      assert.deepStrictEqual(AgentEvent.invariantViolations(result.events), [])
+      const declared = (yield* requests).map((request) => request.tools.map((tool) => tool.name))
+      assert.strictEqual(declared.length, 3)
+      assert.isFalse(declared[0]!.includes("fx_extra"))
+      assert.deepStrictEqual(declared[1], [...declared[0]!, "fx_extra"])
+      assert.deepInclude((yield* lastResponses)[0], { name: "fx_extra", output: "extra", isError: false })
+    }).pipe(
+      Effect.provide(fixtureLayer({ prefix: "fx_" })),
+      Effect.provide(ScriptedModel.layer([
+        ScriptedModel.callTools([{ name: "fx_grow", args: {} }]),
+        ScriptedModel.callTools([{ name: "fx_extra", args: {} }]),
+        ScriptedModel.text("done")
+      ]))
     ))
 
   it.live("several toolsets on one agent, told apart by prefix", () =>

@@ -14,7 +14,10 @@ import type * as Stream from "effect/Stream"
 import type { AgentError } from "./AgentError.js"
 import type { AgentEvent } from "./AgentEvent.js"
 import type { History } from "./Content.js"
+import type * as Guardrail from "./Guardrail.js"
 import * as Handoff from "./Handoff.js"
+import * as guardrail from "./internal/guardrail.js"
+import { isNested as isNestedTool } from "./internal/compile.js"
 import { parametersJsonSchema } from "./internal/jsonSchema.js"
 import * as internal from "./internal/run.js"
 import * as validate from "./internal/validate.js"
@@ -40,10 +43,18 @@ export interface Agent<out R = never, out A = string> extends Pipeable {
   readonly description: string
   readonly instructions: string
   readonly tools: ReadonlyArray<Tool.Any>
+  /** The toolsets whose current tools join `tools` at every turn (`Toolkit.toolset(name)`). */
+  readonly toolsets: ReadonlyArray<string>
   readonly handoffs: ReadonlyArray<Handoff.Any>
   readonly policy: Policy.Policy
   /** Structured output: the Schema the final answer is decoded with; `undefined` for a text answer. */
   readonly output: Schema.Schema<any, any> | undefined
+  /** Its guardrails (see `Guardrail`); empty lists when it has none. */
+  readonly guardrails: {
+    readonly input: ReadonlyArray<Guardrail.Input<any>>
+    readonly output: ReadonlyArray<Guardrail.Output<any>>
+    readonly tools: ReadonlyArray<Guardrail.Tool<any, any, any>>
+  }
 }
 
 /**
@@ -74,12 +85,27 @@ const makeAgent = (fields: Omit<Agent<any, any>, typeof TypeId | "pipe">): Agent
 /**
  * @since 0.1.0
  */
-export interface Options<Tools extends ReadonlyArray<Tool.Any>, Handoffs extends ReadonlyArray<Handoff.Any>, A = string, I = A> {
+export interface Options<
+  Tools extends ReadonlyArray<Tool.Any>,
+  Handoffs extends ReadonlyArray<Handoff.Any>,
+  A = string,
+  I = A,
+  Toolsets extends ReadonlyArray<string> = [],
+  Guards extends Guardrail.Guardrails = {}
+> {
   readonly name: string
   readonly instructions: string
   /** What the agent is for; shown to other agents that can hand off to it. */
   readonly description?: string | undefined
   readonly tools?: Tools | Toolkit.Toolkit<Tools> | undefined
+  /**
+   * Toolsets by name: tools known only once a resource is up, such as an MCP server's
+   * (`McpToolset.layer({ name, ... })` provides the toolset `name`). Their current tools join the
+   * agent's own at every turn: a server that lists a new tool mid-run shows it to the next model
+   * request, and a call to a tool gone since is answered as an unknown tool. The agent requires
+   * each toolset (`Toolkit.ToolsetId<name>`).
+   */
+  readonly toolsets?: Toolsets | undefined
   readonly handoffs?: Handoffs | undefined
   readonly policy?: Policy.Options | undefined
   /**
@@ -89,6 +115,12 @@ export interface Options<Tools extends ReadonlyArray<Tool.Any>, Handoffs extends
    * `OutputInvalid`. After a handoff, the answering agent's Schema applies.
    */
   readonly output?: Schema.Schema<A, I> | undefined
+  /**
+   * Checks that run beside the work and stop it when they trip (see `Guardrail`): `input` on
+   * the run's input, beside the first model call (for the agent a run starts with); `output` on
+   * the final answer (of the agent that answers); `tools` on every call of the agent's tools.
+   */
+  readonly guardrails?: Guards | undefined
 }
 
 /**
@@ -102,8 +134,11 @@ export interface Options<Tools extends ReadonlyArray<Tool.Any>, Handoffs extends
  * - no two tools or handoffs share a name: a tool named like a handoff (`transfer_to_math` beside
  *   `Handoff.to(math)`) and two handoff targets mapping to the same tool name (`"a b"` and `"a_b"`)
  *   are refused;
+ * - `toolsets` are toolset names (non-empty strings), each given once;
  * - the policy values (see `Policy.Options`);
- * - an `output` Schema is an object schema Gemini accepts (as for tool parameters).
+ * - an `output` Schema is an object schema Gemini accepts (as for tool parameters);
+ * - `guardrails` lists guardrails of their stage, and no two guardrails the agent runs (a tool's
+ *   own ones included) share a name.
  *
  * A lazy handoff target (`Handoff.to(() => agent)`) is checked when a run first resolves it: a
  * problem then ends that run with the same message, as a defect (`IllegalArgumentException`);
@@ -133,10 +168,18 @@ export const make = <
   const Tools extends ReadonlyArray<Tool.Any> = [],
   const Handoffs extends ReadonlyArray<Handoff.Any> = [],
   A = string,
-  I = A
+  I = A,
+  const Toolsets extends ReadonlyArray<string> = [],
+  const Guards extends Guardrail.Guardrails = {}
 >(
-  options: Options<Tools, Handoffs, A, I>
-): Agent<Tool.Requirements<Tools[number]> | Handoff.Requirements<Handoffs[number]>, A> => {
+  options: Options<Tools, Handoffs, A, I, Toolsets, Guards>
+): Agent<
+  | Tool.Requirements<Tools[number]>
+  | Handoff.Requirements<Handoffs[number]>
+  | Toolkit.ToolsetRequirements<Toolsets[number]>
+  | Guardrail.Requirements<Guards>,
+  A
+> => {
   validate.agentName(options.name)
   const subject = `agent "${options.name}"`
   const tools: ReadonlyArray<Tool.Any> = options.tools === undefined
@@ -163,10 +206,25 @@ export const make = <
     description: options.description ?? "",
     instructions: options.instructions,
     tools,
+    toolsets: checkedToolsets(subject, options.toolsets),
     handoffs: checkedHandoffs(subject, toolNames, handoffs),
     policy: Policy.make(options.policy),
-    output: checkedOutput(subject, options.output)
+    output: checkedOutput(subject, options.output),
+    guardrails: guardrail.checked(subject, options.guardrails, tools)
   })
+}
+
+/** Toolset names: non-empty strings, each named once. */
+const checkedToolsets = (subject: string, toolsets: unknown): ReadonlyArray<string> => {
+  if (toolsets === undefined) return []
+  if (!Array.isArray(toolsets)) throw validate.invalid(subject, `toolsets must be an array of toolset names, got ${validate.show(toolsets)}`)
+  toolsets.forEach((name, i) => {
+    if (typeof name !== "string" || name.length === 0) {
+      throw validate.invalid(subject, `toolsets[${i}] must be a toolset's name (a non-empty string), got ${validate.show(name)}`)
+    }
+    if (toolsets.indexOf(name) !== i) throw validate.invalid(subject, `the toolset "${name}" is named twice`)
+  })
+  return toolsets.slice()
 }
 
 /** An output Schema, checked to have a JSON Schema Gemini accepts (the run loop derives it again, once). */
@@ -271,10 +329,49 @@ export const withPolicy: {
     description: self.description,
     instructions: self.instructions,
     tools: self.tools,
+    toolsets: self.toolsets,
     handoffs: self.handoffs,
     policy: Policy.make(options, self.policy),
-    output: self.output
+    output: self.output,
+    guardrails: self.guardrails
   }))
+
+/**
+ * A copy of the agent whose tools are `f(tool)`, and so are those of its handoff targets (a
+ * handoff goes to the target's copy, cycles included). Tools made by `Agent.asTool` are kept as
+ * they are (they run a whole agent), and so are tools from toolsets (they are known only at each
+ * turn). `f` must keep the tool's name and declaration. The copies are made once per call.
+ *
+ * @example
+ * ```ts
+ * import { Agent, Tool } from "@effect-agents/core"
+ * import { Effect } from "effect"
+ * declare const math: Agent.Agent
+ *
+ * // log every call of every tool, handoff targets included
+ * const logged = Agent.mapTools(math, (tool): Tool.Any =>
+ *   Object.assign(Object.create(Object.getPrototypeOf(tool)), tool, {
+ *     handler: (params: unknown, call?: Tool.Call) =>
+ *       Effect.zipRight(Effect.log(`calling ${tool.name}`), tool.handler(params, call))
+ *   }))
+ * ```
+ * @since 0.1.0
+ * @category combinators
+ */
+export const mapTools = <R, A>(self: Agent<R, A>, f: (tool: Tool.Any) => Tool.Any): Agent<R, A> => {
+  const copies = new Map<Any, Any>()
+  const copy = (agent: Any): Any => {
+    const found = copies.get(agent)
+    if (found !== undefined) return found
+    const mapped: Any = Object.assign(Object.create(Proto), agent, {
+      tools: agent.tools.map((tool) => isNestedTool(tool) ? tool : f(tool)),
+      handoffs: agent.handoffs.map((handoff): Handoff.Any => ({ ...handoff, target: () => copy(handoff.target()) }))
+    })
+    copies.set(agent, mapped)
+    return mapped
+  }
+  return copy(self) as Agent<R, A>
+}
 
 /**
  * What to run: a prompt, optionally continuing an earlier conversation's history.
@@ -302,7 +399,30 @@ export interface RunResult<out A = string> {
   readonly history: History
   readonly usage: Usage
   readonly turns: number
+  /** What happened, in order; empty for a run made with `{ events: false }`. */
   readonly events: ReadonlyArray<AgentEvent>
+}
+
+/**
+ * Options of {@link run}.
+ *
+ * - `events: false`: the run builds no event and `RunResult.events` is empty. A waiting
+ *   conversation then holds less memory and each step costs less CPU (see the README's
+ *   "Performance"); spans, timeouts, retries and cancellation are unchanged.
+ *
+ * @since 0.1.0
+ * @category models
+ * @example
+ * ```ts
+ * import { Agent } from "@effect-agents/core"
+ * declare const math: Agent.Agent
+ *
+ * // a server that answers many conversations and never reads their events
+ * const answer = (prompt: string) => Agent.run(math, prompt, { events: false })
+ * ```
+ */
+export interface RunOptions {
+  readonly events?: boolean | undefined
 }
 
 /**
@@ -324,12 +444,12 @@ export interface RunResult<out A = string> {
  * @since 0.1.0
  */
 export const run: {
-  (input: Input): <R, A>(self: Agent<R, A>) => Effect.Effect<RunResult<A>, AgentError, Model | R>
-  <R, A>(self: Agent<R, A>, input: Input): Effect.Effect<RunResult<A>, AgentError, Model | R>
+  (input: Input, options?: RunOptions): <R, A>(self: Agent<R, A>) => Effect.Effect<RunResult<A>, AgentError, Model | R>
+  <R, A>(self: Agent<R, A>, input: Input, options?: RunOptions): Effect.Effect<RunResult<A>, AgentError, Model | R>
 } = dual(
   (args) => isAgent(args[0]),
-  <R, A>(self: Agent<R, A>, input: Input): Effect.Effect<RunResult<A>, AgentError, Model | R> =>
-    internal.run(self, input)
+  <R, A>(self: Agent<R, A>, input: Input, options?: RunOptions): Effect.Effect<RunResult<A>, AgentError, Model | R> =>
+    internal.run(self, input, options)
 )
 
 /**

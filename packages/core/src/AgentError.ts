@@ -253,6 +253,24 @@ export class ToolException extends Schema.TaggedError<ToolException>()("ToolExce
 }
 
 /**
+ * A durable run resumed after a crash and found a call of an `at-most-once` tool that had started
+ * but has no recorded result: it was not run again, and the model is told so (always as an error
+ * it reads, whatever the `toolFailure` policy). See `@effect-agents/cluster`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolOutcomeUnknown extends Schema.TaggedError<ToolOutcomeUnknown>()("ToolOutcomeUnknown", {
+  tool: Schema.String,
+  callId: Schema.String
+}) {
+  override get message() {
+    return `Tool "${this.tool}" (call ${this.callId}): the outcome of this call is unknown; it was not retried ` +
+      `(the run stopped while it ran, and the tool is at-most-once). Check its effect before calling it again.`
+  }
+}
+
+/**
  * A failed call of a tool-call group, as listed by {@link ToolCallFailed}.
  *
  * @since 0.1.0
@@ -355,6 +373,49 @@ export class OutputInvalid extends Schema.TaggedError<OutputInvalid>()("OutputIn
 }
 
 /**
+ * A guardrail tripped (see `Guardrail`): at `stage` `input`, the work it raced was interrupted at
+ * that instant; at `output`, the answer was refused (after its feedback retries, if any); at
+ * `tool`, a call failed under `fail-fast` (inside `ToolCallFailed`). `info` is what the guardrail
+ * tripped with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class GuardrailTripped extends Schema.TaggedError<GuardrailTripped>()("GuardrailTripped", {
+  guardrail: Schema.String,
+  stage: Schema.Literal("input", "output", "tool"),
+  info: Schema.Unknown
+}) {
+  override get message() {
+    const what = this.stage === "input"
+      ? "The run stopped before acting on its input."
+      : this.stage === "output"
+      ? "The answer was refused (Guardrail.output's feedback option lets the model answer again)."
+      : "The tool call failed (Guardrail.reject answers the model instead)."
+    return `Guardrail "${this.guardrail}" tripped on the ${this.stage}: ${internal.describeError(this.info)}. ${what}`
+  }
+}
+
+/**
+ * A guardrail's check failed instead of deciding: the run fails, since a guardrail that cannot
+ * decide never counts as a pass. (Not deciding within `policy.guardrailTimeout` is a trip, or a
+ * pass with `onTimeout: "pass"`.) `cause` holds what the check failed with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class GuardrailFailed extends Schema.TaggedError<GuardrailFailed>()("GuardrailFailed", {
+  guardrail: Schema.String,
+  stage: Schema.Literal("input", "output", "tool"),
+  cause: internal.CauseSchema
+}) {
+  override get message() {
+    return `Guardrail "${this.guardrail}" failed on the ${this.stage} instead of deciding: ${internal.describeCause(this.cause)}. ` +
+      `Make its check return Guardrail.pass or Guardrail.trip for every outcome it can handle.`
+  }
+}
+
+/**
  * Every way a run can fail.
  *
  * @since 0.1.0
@@ -367,6 +428,8 @@ export type AgentError =
   | RunTimeout
   | BudgetExceeded
   | OutputInvalid
+  | GuardrailTripped
+  | GuardrailFailed
 
 /**
  * A short human-readable description of any error value: its `message`, else its JSON text.

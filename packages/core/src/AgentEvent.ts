@@ -110,7 +110,8 @@ export class ToolCallSucceeded extends Schema.TaggedClass<ToolCallSucceeded>()("
 /**
  * Why a tool call failed: the handler failed or died, or the model's call was unusable
  * (unknown tool, arguments rejected by the tool's Schema), or a call that needed approval was
- * denied (`denied`: its handler never ran).
+ * denied (`denied`: its handler never ran), or a tool guardrail stopped it (`blocked`: before its
+ * handler ran, or with its result withheld from the model).
  *
  * @since 0.1.0
  */
@@ -120,7 +121,8 @@ export const FailureKind = Schema.Literal(
   "invalid-arguments",
   "unknown-tool",
   "invalid-result",
-  "denied"
+  "denied",
+  "blocked"
 )
 
 /**
@@ -197,6 +199,58 @@ export class ApprovalDecided extends Schema.TaggedClass<ApprovalDecided>()("Appr
 }) {}
 
 /**
+ * Where a guardrail ran (see `Guardrail`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const GuardrailStage = Schema.Literal("input", "output", "tool")
+
+const guardrailFields = {
+  ...base,
+  guardrail: Schema.String,
+  stage: GuardrailStage,
+  /** The tool call a tool guardrail checked. */
+  callId: Schema.optional(Schema.String),
+  tool: Schema.optional(Schema.String)
+}
+
+/**
+ * A guardrail began checking.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class GuardrailStarted extends Schema.TaggedClass<GuardrailStarted>()("GuardrailStarted", guardrailFields) {}
+
+/**
+ * A guardrail let the work go on, `durationMillis` after it started (also when it timed out with
+ * `onTimeout: "pass"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class GuardrailPassed extends Schema.TaggedClass<GuardrailPassed>()("GuardrailPassed", {
+  ...guardrailFields,
+  durationMillis: Schema.Number
+}) {}
+
+/**
+ * A guardrail stopped the work, `durationMillis` after it started. `action` is what followed:
+ * `fail` (the run, or under `report` the tool call, fails), `reject` (a tool call is refused and
+ * the model told), `feedback` (the answer goes back to the model with `reason`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class GuardrailTripped extends Schema.TaggedClass<GuardrailTripped>()("GuardrailTripped", {
+  ...guardrailFields,
+  durationMillis: Schema.Number,
+  reason: Schema.String,
+  action: Schema.Literal("fail", "reject", "feedback")
+}) {}
+
+/**
  * A failed model call will be retried after `delayMillis`.
  *
  * @since 0.1.0
@@ -263,6 +317,9 @@ export const AgentEvent = Schema.Union(
   ToolCallInterrupted,
   ApprovalRequested,
   ApprovalDecided,
+  GuardrailStarted,
+  GuardrailPassed,
+  GuardrailTripped,
   RetryScheduled,
   HandoffStarted,
   HandoffCompleted,
@@ -286,6 +343,9 @@ export type AgentEvent =
   | ToolCallInterrupted
   | ApprovalRequested
   | ApprovalDecided
+  | GuardrailStarted
+  | GuardrailPassed
+  | GuardrailTripped
   | RetryScheduled
   | HandoffStarted
   | HandoffCompleted

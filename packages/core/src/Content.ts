@@ -52,8 +52,24 @@ export const FunctionCallPart = Schema.TaggedStruct("FunctionCall", {
 export interface FunctionCallPart extends Schema.Schema.Type<typeof FunctionCallPart> {}
 
 /**
+ * Media bytes sent inline: base64 `data` of an IANA `mimeType` (`image/png`, `application/pdf`).
+ *
+ * @since 0.1.0
+ */
+export const InlineData = Schema.Struct({
+  mimeType: Schema.String,
+  data: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ */
+export interface InlineData extends Schema.Schema.Type<typeof InlineData> {}
+
+/**
  * The answer to a function call: the tool's encoded output, or an error message the model
- * can read (`isError: true`).
+ * can read (`isError: true`). `parts` carries media the tool returned (an image, a PDF) as data
+ * the model sees as such, not as JSON text; a tool gives them with {@link toolOutput}.
  *
  * @since 0.1.0
  */
@@ -62,6 +78,7 @@ export const FunctionResponsePart = Schema.TaggedStruct("FunctionResponse", {
   name: Schema.String,
   output: Schema.Unknown,
   isError: Schema.Boolean,
+  parts: Schema.optional(Schema.Array(InlineData)),
   metadata: Schema.optional(Metadata)
 })
 
@@ -69,6 +86,70 @@ export const FunctionResponsePart = Schema.TaggedStruct("FunctionResponse", {
  * @since 0.1.0
  */
 export interface FunctionResponsePart extends Schema.Schema.Type<typeof FunctionResponsePart> {}
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ToolOutputTypeId: unique symbol = Symbol.for("@effect-agents/core/Content/ToolOutput")
+
+/**
+ * A tool result with media: `output` is the function response's JSON as for any result, `parts`
+ * the media sent with it as data (`FunctionResponsePart.parts`). Make one with {@link toolOutput}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolOutput {
+  readonly [ToolOutputTypeId]: typeof ToolOutputTypeId
+  readonly output: unknown
+  readonly parts: ReadonlyArray<InlineData>
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isToolOutput = (u: unknown): u is ToolOutput => typeof u === "object" && u !== null && ToolOutputTypeId in u
+
+/**
+ * A tool result carrying media as data parts: return it from a handler whose `success` Schema
+ * is {@link ToolOutput} (or `Schema.Unknown`, as for `Tool.fromJsonSchema`). Gemini receives
+ * the parts as `functionResponse.parts[].inlineData`; each part needs a `type/subtype` MIME type
+ * and base64 data, or the call fails with `ToolResultInvalid`.
+ *
+ * @example
+ * ```ts
+ * import { Content, Tool } from "@effect-agents/core"
+ * import { Effect, Schema } from "effect"
+ * declare const render: () => string // base64 PNG
+ *
+ * const chart = Tool.make("chart", {
+ *   description: "Draw the sales chart",
+ *   parameters: Schema.Struct({}),
+ *   success: Content.ToolOutput,
+ *   handler: () => Effect.sync(() => Content.toolOutput("the chart is attached", [{ mimeType: "image/png", data: render() }]))
+ * })
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toolOutput = (output: unknown, parts: ReadonlyArray<InlineData>): ToolOutput => ({
+  [ToolOutputTypeId]: ToolOutputTypeId,
+  output,
+  parts
+})
+
+/**
+ * The `success` Schema of a tool returning {@link toolOutput}: the value passes as it is.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ToolOutput: Schema.Schema<ToolOutput> = Schema.declare(isToolOutput, {
+  identifier: "ToolOutput",
+  description: "a tool result with media parts (Content.toolOutput)"
+})
 
 /**
  * @since 0.1.0

@@ -57,6 +57,11 @@ export interface Policy {
    * the model with the Schema error before the run fails with `OutputInvalid`. Default 2.
    */
   readonly maxOutputRetries: number
+  /**
+   * How long one guardrail may take to decide (see `Guardrail`); past it the guardrail trips, or
+   * passes when made with `onTimeout: "pass"`. Default none.
+   */
+  readonly guardrailTimeout: Duration.Duration | undefined
 }
 
 /**
@@ -65,7 +70,7 @@ export interface Policy {
  *
  * - `maxTurns`, `maxHandoffs`, `maxTokens`, `maxToolOutputChars`: positive integers;
  * - `toolConcurrency`: a positive integer or `"unbounded"`;
- * - `modelTimeout`, `runTimeout`, `approvalTimeout`: finite durations `>= 0` (`NaN`, negative and infinite ones are refused);
+ * - `modelTimeout`, `runTimeout`, `approvalTimeout`, `guardrailTimeout`: finite durations `>= 0` (`NaN`, negative and infinite ones are refused);
  * - `maxOutputRetries`: an integer `>= 0`;
  * - `toolFailure`: `"fail-fast"` or `"report"`; `modelRetry`: a `Schedule`.
  *
@@ -84,6 +89,7 @@ export interface Options {
   readonly maxToolOutputChars?: number | undefined
   readonly approvalTimeout?: Duration.DurationInput | undefined
   readonly maxOutputRetries?: number | undefined
+  readonly guardrailTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -110,7 +116,8 @@ export const defaults: Policy = {
   maxTokens: undefined,
   maxToolOutputChars: undefined,
   approvalTimeout: undefined,
-  maxOutputRetries: 2
+  maxOutputRetries: 2,
+  guardrailTimeout: undefined
 }
 
 const toolFailures: ReadonlyArray<ToolFailure> = ["fail-fast", "report"]
@@ -164,6 +171,9 @@ export const make = (options: Options = {}, base: Policy = defaults): Policy => 
     approvalTimeout: options.approvalTimeout !== undefined
       ? validate.duration(subject, "approvalTimeout", options.approvalTimeout)
       : base.approvalTimeout,
-    maxOutputRetries: options.maxOutputRetries ?? base.maxOutputRetries
+    maxOutputRetries: options.maxOutputRetries ?? base.maxOutputRetries,
+    guardrailTimeout: options.guardrailTimeout !== undefined
+      ? validate.duration(subject, "guardrailTimeout", options.guardrailTimeout)
+      : base.guardrailTimeout
   }
 }

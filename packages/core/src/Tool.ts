@@ -23,6 +23,8 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { ToolException } from "./AgentError.js"
+import type * as Guardrail from "./Guardrail.js"
+import * as guardrail from "./internal/guardrail.js"
 import { permitScoped } from "./internal/concurrency.js"
 import * as fairSemaphore from "./internal/semaphore.js"
 import { declarationParameters, parametersJsonSchema } from "./internal/jsonSchema.js"
@@ -54,7 +56,8 @@ export interface Tool<out Name extends string, in out Params, in out Success, ou
   readonly description: string
   readonly parameters: Schema.Schema<Params, any>
   readonly success: Schema.Schema<Success, any>
-  readonly handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>
+  /** The handler; the run loop passes the call it serves as `call` (absent when called directly). */
+  readonly handler: (params: Params, call?: Call) => Effect.Effect<Success, E, R | Scope.Scope>
   readonly timeout: Duration.Duration | undefined
   readonly retry: Schedule.Schedule<unknown, any> | undefined
   readonly onFailure: ToolFailure | undefined
@@ -64,13 +67,43 @@ export interface Tool<out Name extends string, in out Params, in out Success, ou
   readonly declaration: ToolDeclaration
   /** Whether a call needs its own `Scope` (the handler may acquire scoped resources). */
   readonly scoped: boolean
+  /** How a durable run may replay a call (see `Options.durability`); `"at-most-once"` by default. */
+  readonly durability: Durability
   /** Whether a call with these decoded arguments waits for a decision first (see `Approvals`); `undefined`: never. */
   readonly needsApproval: ((params: Params) => boolean) | undefined
   /** Decode raw model arguments (built once). */
   readonly decodeArgs: (args: unknown) => Effect.Effect<Params, ParseResult.ParseError>
   /** Encode a handler result for the model (built once). */
   readonly encodeResult: (value: Success) => Effect.Effect<unknown, ParseResult.ParseError>
+  /** Its own tool guardrails (see `Guardrail.tool`), run before those of the agent. */
+  readonly guardrails: ReadonlyArray<Guardrail.Tool<any, any, any>>
 }
+
+/**
+ * The call a handler serves, as the run loop passes it: the call id from the model's answer, the
+ * tool's name, the agent path and that agent's turn. Wrappers that record calls (durable runs)
+ * key them with it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Call {
+  readonly id: string
+  readonly name: string
+  readonly agent: string
+  readonly turn: number
+}
+
+/**
+ * How a durable run (`@effect-agents/cluster`) may replay a call after a crash. `"idempotent"`: a
+ * call whose result was not recorded runs again. `"at-most-once"`: a call that had started but has
+ * no recorded result is not run again; the model reads that its outcome is unknown
+ * (`ToolOutcomeUnknown`). Outside durable runs it changes nothing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Durability = "idempotent" | "at-most-once"
 
 /**
  * Any tool.
@@ -106,7 +139,7 @@ export const isTool = (u: unknown): u is Any => typeof u === "object" && u !== n
  * @since 0.1.0
  * @category models
  */
-export interface Options<Params extends Schema.Schema.AnyNoContext, Success extends Schema.Schema.AnyNoContext, E> {
+export interface Options<Params extends Schema.Schema.AnyNoContext, Success extends Schema.Schema.AnyNoContext, E, RG = never> {
   readonly description: string
   /** Schema of the arguments object. The declaration's JSON Schema is derived from it. */
   readonly parameters: Params
@@ -132,6 +165,18 @@ export interface Options<Params extends Schema.Schema.AnyNoContext, Success exte
    * (`policy.approvalTimeout` bounds the wait, then the call is denied).
    */
   readonly needsApproval?: boolean | ((params: NoInfer<Schema.Schema.Type<Params>>) => boolean) | undefined
+  /**
+   * How a durable run may replay a call after a crash (see `Durability`): `"at-most-once"` (the
+   * default) or `"idempotent"`. Only `@effect-agents/cluster` reads it.
+   */
+  readonly durability?: Durability | undefined
+  /**
+   * Tool guardrails of this tool (see `Guardrail.tool`): checks of a call's decoded arguments
+   * (`before`) or of its result (`after`), run before the agent's own tool guardrails.
+   */
+  readonly guardrails?:
+    | ReadonlyArray<Guardrail.Tool<NoInfer<Schema.Schema.Type<Params>>, NoInfer<Schema.Schema.Type<Success>>, RG>>
+    | undefined
 }
 
 const Proto = {
@@ -151,6 +196,9 @@ const build = <Name extends string, Params, Success, E, R>(
   const timeout = options.timeout !== undefined ? validate.duration(subject, "timeout", options.timeout) : undefined
   if (options.concurrency !== undefined) validate.positiveInteger(subject, "concurrency", options.concurrency)
   if (options.onFailure !== undefined) validate.oneOf(subject, "onFailure", options.onFailure, ["fail-fast", "report"])
+  if (options.durability !== undefined) {
+    validate.oneOf(subject, "durability", options.durability, ["idempotent", "at-most-once"])
+  }
   if (options.retry !== undefined && !Schedule.isSchedule(options.retry)) {
     throw validate.invalid(subject, `retry must be a Schedule, got ${validate.show(options.retry)}`)
   }
@@ -165,6 +213,7 @@ const build = <Name extends string, Params, Success, E, R>(
   tool.retry = options.retry
   tool.onFailure = options.onFailure
   tool.concurrency = options.concurrency
+  tool.durability = options.durability ?? "at-most-once"
   tool.needsApproval = options.needsApproval === true
     ? always
     : typeof options.needsApproval === "function"
@@ -178,6 +227,7 @@ const build = <Name extends string, Params, Success, E, R>(
   } satisfies ToolDeclaration
   tool.decodeArgs = Schema.decodeUnknown(options.parameters)
   tool.encodeResult = Schema.encode(success)
+  tool.guardrails = guardrail.checkedForTool(subject, options.guardrails)
   return tool
 }
 
@@ -187,11 +237,11 @@ const always = () => true
 const limited = <Params, Success, E, R>(
   name: string,
   permits: number,
-  handler: (params: Params) => Effect.Effect<Success, E, R | Scope.Scope>
-): (params: Params) => Effect.Effect<Success, E, R | Scope.Scope> => {
+  handler: (params: Params, call?: Call) => Effect.Effect<Success, E, R | Scope.Scope>
+): (params: Params, call?: Call) => Effect.Effect<Success, E, R | Scope.Scope> => {
   const semaphore = fairSemaphore.unsafeMake(permits)
   const permit = permitScoped(semaphore, "Tool.waitForPermit", { tool: name, permits })
-  return (params) => Effect.zipRight(permit, handler(params))
+  return (params, call) => Effect.zipRight(permit, handler(params, call))
 }
 
 /**
@@ -247,13 +297,14 @@ export const make = <
   Params extends Schema.Schema.AnyNoContext,
   Success extends Schema.Schema.AnyNoContext = typeof Schema.Unknown,
   E = never,
-  R = never
+  R = never,
+  RG = never
 >(
   name: Name,
-  options: Options<Params, Success, E> & {
+  options: Options<Params, Success, E, RG> & {
     readonly handler: (params: Schema.Schema.Type<Params>) => Effect.Effect<Schema.Schema.Type<Success>, E, R>
   } & ScopedOption<R>
-): Tool<Name, Schema.Schema.Type<Params>, Schema.Schema.Type<Success>, E, Exclude<R, Scope.Scope>> =>
+): Tool<Name, Schema.Schema.Type<Params>, Schema.Schema.Type<Success>, E, Exclude<R | RG, Scope.Scope>> =>
   build(name, options as any, options.handler as any, options.scoped === true)
 
 /**

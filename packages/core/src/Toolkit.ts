@@ -1,15 +1,16 @@
 /**
  * A named group of tools, to share between agents; and toolsets: tools known only once a
- * resource is up (an MCP server's session), provided by a `Layer` and added to an agent per run.
+ * resource is up (an MCP server's session), provided by a `Layer` under a name. An agent made
+ * with `toolsets: [name]` reads their current tools at every turn.
  *
  * @since 0.1.0
  */
-import * as Context from "effect/Context"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import { pipeArguments, type Pipeable } from "effect/Pipeable"
 import type * as Agent from "./Agent.js"
-import * as Handoff from "./Handoff.js"
+import * as toolsets from "./internal/toolsets.js"
 import * as validate from "./internal/validate.js"
 import * as Tool from "./Tool.js"
 
@@ -120,19 +121,22 @@ export interface ToolsetId<Name extends string> {
  * @category tags
  */
 export const toolset = <const Name extends string>(name: Name): Context.Tag<ToolsetId<Name>, Toolset> =>
-  Context.GenericTag<ToolsetId<Name>, Toolset>(`@effect-agents/core/Toolkit/Toolset/${name}`)
-
-/** Per agent and list of toolset names: the lists last seen and the agent made from them. */
-const withToolsetsCache = new WeakMap<
-  Agent.Any,
-  Map<string, { readonly lists: ReadonlyArray<ReadonlyArray<Tool.Any>>; readonly agent: Agent.Any }>
->()
+  toolsets.tagOf(name)
 
 /**
- * The agent with the current tools of some toolsets added to its own. Run the agent it gives:
- * the toolsets' tools are resolved when the run starts (a toolset whose list changes shows the
- * change to the next run). The agent made is cached per list, so the run loop's per-agent work is
- * done once per version of the lists.
+ * What an agent made with `toolsets: Names` requires: the toolset of each name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ToolsetRequirements<Name extends string> = Name extends string ? ToolsetId<Name> : never
+
+/**
+ * The agent with the current tools of some toolsets added to its own, resolved once, now. An
+ * agent made with `toolsets` (`Agent.make({ ..., toolsets: ["docs"] })`) needs none of this: its
+ * run resolves them at every turn, so a toolset whose list changes mid-run shows the change to the
+ * next model request. This snapshot suits code that wants the tools themselves (to list or test
+ * them). The agent made is cached per version of the lists.
  *
  * A toolset's tool named like one of the agent's tools, its handoffs or another toolset's tool, or
  * with a name Gemini does not accept, ends the effect with an `IllegalArgumentException` defect
@@ -145,9 +149,9 @@ const withToolsetsCache = new WeakMap<
  * declare const assistant: Agent.Agent
  *
  * // requires the toolsets "docs" and "files", e.g. from McpToolset.layer({ name: "docs", ... })
- * const answer = assistant.pipe(
+ * const names = assistant.pipe(
  *   Toolkit.withToolsets(["docs", "files"]),
- *   Effect.flatMap((agent) => Agent.run(agent, "Summarize README.md"))
+ *   Effect.map((agent) => agent.tools.map((tool) => tool.name))
  * )
  * ```
  * @since 0.1.0
@@ -156,61 +160,10 @@ const withToolsetsCache = new WeakMap<
 export const withToolsets: {
   <const Names extends ReadonlyArray<string>>(
     names: Names
-  ): <R>(agent: Agent.Agent<R>) => Effect.Effect<Agent.Agent<R>, never, ToolsetId<Names[number]>>
-  <R, const Names extends ReadonlyArray<string>>(
-    agent: Agent.Agent<R>,
+  ): <R, A>(agent: Agent.Agent<R, A>) => Effect.Effect<Agent.Agent<R, A>, never, ToolsetId<Names[number]>>
+  <R, A, const Names extends ReadonlyArray<string>>(
+    agent: Agent.Agent<R, A>,
     names: Names
-  ): Effect.Effect<Agent.Agent<R>, never, ToolsetId<Names[number]>>
-} = dual(2, <R>(agent: Agent.Agent<R>, names: ReadonlyArray<string>): Effect.Effect<Agent.Agent<R>, never, any> =>
-  Effect.map(
-    Effect.forEach(names, (name) => Effect.flatMap(toolset(name), (set) => set.tools)),
-    (lists) => {
-      const key = names.join("\u0000")
-      let cache = withToolsetsCache.get(agent)
-      const last = cache?.get(key)
-      if (last !== undefined && last.lists.every((list, i) => list === lists[i])) return last.agent as Agent.Agent<R>
-      const made = Object.assign(Object.create(Object.getPrototypeOf(agent)), agent, {
-        tools: withToolsetTools(agent, names, lists)
-      }) as Agent.Agent<R>
-      if (cache === undefined) withToolsetsCache.set(agent, cache = new Map())
-      cache.set(key, { lists, agent: made })
-      return made
-    }
-  ))
-
-/** The agent's tools followed by the toolsets' tools, every name checked. */
-const withToolsetTools = (
-  agent: Agent.Any,
-  names: ReadonlyArray<string>,
-  lists: ReadonlyArray<ReadonlyArray<Tool.Any>>
-): ReadonlyArray<Tool.Any> => {
-  const subject = `agent "${agent.name}"`
-  const owners = new Map<string, string>()
-  for (const tool of agent.tools) owners.set(tool.name, "the agent's own tools")
-  for (const handoff of agent.handoffs) {
-    try {
-      owners.set(Handoff.toolName(handoff.target().name), "its handoffs")
-    } catch {
-      // a lazy target that does not resolve is reported by the run
-    }
-  }
-  const tools = agent.tools.slice()
-  lists.forEach((list, i) => {
-    const from = `the toolset "${names[i]}"`
-    for (const tool of list) {
-      if (!Tool.isTool(tool)) throw validate.invalid(subject, `${from} gave ${validate.show(tool)} instead of a tool`)
-      const problem = validate.toolNameProblem(tool.name)
-      if (problem !== undefined) throw validate.invalid(subject, `${from}: ${problem}`)
-      const owner = owners.get(tool.name)
-      if (owner !== undefined) {
-        throw validate.invalid(
-          subject,
-          `${from} has a tool "${tool.name}" and so has ${owner}; give the toolset a prefix or a filter`
-        )
-      }
-      owners.set(tool.name, from)
-      tools.push(tool)
-    }
-  })
-  return tools
-}
+  ): Effect.Effect<Agent.Agent<R, A>, never, ToolsetId<Names[number]>>
+} = dual(2, <R, A>(agent: Agent.Agent<R, A>, names: ReadonlyArray<string>): Effect.Effect<Agent.Agent<R, A>, never, any> =>
+  Effect.map(toolsets.listsOf(names), (lists) => toolsets.withLists(agent, names, lists)))

@@ -17,6 +17,10 @@ export * as Content from "./Content.js"
 /**
  * @since 0.1.0
  */
+export * as Guardrail from "./Guardrail.js"
+/**
+ * @since 0.1.0
+ */
 export * as Handoff from "./Handoff.js"
 /**
  * @since 0.1.0
@@ -50,3 +54,7 @@ export * as ConversationStore from "./ConversationStore.js"
  * @since 0.1.0
  */
 export * as Approvals from "./Approvals.js"
+/**
+ * @since 0.1.0
+ */
+export * as Tracing from "./Tracing.js"

@@ -704,6 +704,7 @@ const refusal = (body: Record<string, unknown>, multiTool: boolean, signatures: 
   if (structural !== undefined) return structural
   const contents = body["contents"] as ReadonlyArray<Record<string, unknown>>
   return Rules.functionResponsesRule(contents) ??
+    Rules.functionResponsePartsRule(contents) ??
     (signatures ? Rules.thoughtSignatureRule(contents) : undefined) ??
     Rules.toolsRule(body, multiTool) ??
     Rules.cachedContentRule(body)
@@ -729,7 +730,9 @@ const syntheticSignature = (responseId: string): string => Buffer.from(`emulator
  * `API_KEY_INVALID`), a missing one (403), an unknown model (404), a body over the size limit,
  * nested too deeply or not JSON, `contents` entries that are not objects, roles other than `user`
  * and `model`, empty `parts`, parts setting no or several data fields, function responses that do
- * not answer the calls of the turn before, a Gemini 3 function call sent back without its thought
+ * not answer the calls of the turn before, function response media (`functionResponse.parts`)
+ * that is not a list of parts each setting one of `inlineData` (a MIME type and base64 data) and
+ * `fileData`, a Gemini 3 function call sent back without its thought
  * signature, function declarations whose parameters are not one object schema inside the
  * documented JSON Schema subset, built-in tools next to function declarations before Gemini 3,
  * and `cachedContent` together with a system instruction, tools or tool config.

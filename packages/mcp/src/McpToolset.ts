@@ -8,14 +8,15 @@
  * gets SIGTERM, then SIGKILL, each after `gracePeriod`. The server's tools become core `Tool`s:
  * their JSON Schemas pass the same declaration check as native tools (a schema Gemini cannot
  * take is left out with a warning, or refuses the layer), their results become the function
- * response (text, structured content, images as inline data), and `isError: true` is a tool
+ * response (text, structured content; images as media parts, `Content.toolOutput`, which Gemini
+ * receives as inline data), and `isError: true` is a tool
  * failure under the agent's `toolFailure` policy. An interrupted call sends MCP's cancellation
  * notification. One session serves every conversation at once.
  *
- * An agent gets the tools with `Toolkit.withToolsets(agent, [name])`: the layer provides the core
- * toolset of that name. If the server goes away, the calls in flight fail with `McpDisconnected`
+ * An agent made with `toolsets: [name]` gets the tools: the layer provides the core toolset of
+ * that name, and the run reads its current tools at every turn. If the server goes away, the calls in flight fail with `McpDisconnected`
  * and the toolset reconnects on the `reconnect` schedule for later calls; a `tools/list_changed`
- * notification refreshes the list for the next run.
+ * notification refreshes the list for the next turn.
  *
  * @since 0.1.0
  */
@@ -140,7 +141,7 @@ export interface ListedTool {
  * @category models
  */
 export interface Options<Name extends string> {
-  /** The toolset's name: the core toolset it provides (`Toolkit.withToolsets(agent, [name])`) and in messages. */
+  /** The toolset's name: the core toolset it provides (`Agent.make({ toolsets: [name] })`) and in messages. */
   readonly name: Name
   readonly transport: Transport
   /** Put before every tool name (`"files_"` makes `read_file` the tool `files_read_file`). */
@@ -243,12 +244,12 @@ export const make = <const Name extends string>(
 
 /**
  * The toolset as a layer: connects when built, closes the session (and stops a child process)
- * when its scope closes. It provides the core toolset `name` (for `Toolkit.withToolsets`) and
+ * when its scope closes. It provides the core toolset `name` (for `Agent.make({ toolsets: [name] })`) and
  * {@link tag}`(name)`.
  *
  * @example
  * ```ts
- * import { Agent, Toolkit } from "@effect-agents/core"
+ * import { Agent } from "@effect-agents/core"
  * import { McpToolset } from "@effect-agents/mcp"
  * import { Effect } from "effect"
  *
@@ -257,11 +258,8 @@ export const make = <const Name extends string>(
  *   transport: McpToolset.stdio({ command: "node", args: ["files-server.js"] }),
  *   prefix: "files_"
  * })
- * const assistant = Agent.make({ name: "assistant", instructions: "Use the file tools." })
- * const answer = Toolkit.withToolsets(assistant, ["files"]).pipe(
- *   Effect.flatMap((agent) => Agent.run(agent, "What is in notes.txt?")),
- *   Effect.provide(Files)
- * )
+ * const assistant = Agent.make({ name: "assistant", instructions: "Use the file tools.", toolsets: ["files"] })
+ * const answer = Agent.run(assistant, "What is in notes.txt?").pipe(Effect.provide(Files))
  * ```
  * @since 0.1.0
  * @category layers

@@ -5,6 +5,7 @@ import { ToolResultInvalid } from "../AgentError.js"
 import * as Handoff from "../Handoff.js"
 import type { ToolDeclaration } from "../Model.js"
 import type * as Tool from "../Tool.js"
+import { type Guards, guardsOf } from "./guardrail.js"
 import { parametersJsonSchema } from "./jsonSchema.js"
 
 /**
@@ -67,6 +68,9 @@ export const markNested = <T extends Tool.Any>(tool: T): T => {
   return tool
 }
 
+/** Whether a tool runs a nested agent (`Agent.asTool`). */
+export const isNested = (tool: Tool.Any): boolean => nestedTools.has(tool)
+
 /** Per-agent derived data, built once per agent value and shared by all its conversations. */
 export interface Compiled {
   readonly tools: ReadonlyMap<string, Runnable>
@@ -78,6 +82,8 @@ export interface Compiled {
   readonly nests: boolean
   /** Structured output: the JSON Schema sent to the model and the decoder of the answer's JSON. */
   readonly output: Output | undefined
+  /** Its guardrails and its tools', by where they run; `undefined` when there are none. */
+  readonly guards: Guards | undefined
 }
 
 /** An agent's structured output, derived once from its `output` Schema. */
@@ -128,7 +134,8 @@ export const compile = (agent: Agent.Any): Compiled => {
     declarations,
     available: declarations.map((d) => d.name).join(", ") || "none",
     nests: agent.tools.some((tool) => nestedTools.has(tool)),
-    output: outputOf(agent)
+    output: outputOf(agent),
+    guards: guardsOf(agent)
   }
   compiledCache.set(agent, compiled)
   return compiled

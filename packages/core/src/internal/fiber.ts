@@ -1,6 +1,7 @@
 import * as Cause from "effect/Cause"
-import type * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -55,9 +56,10 @@ const inherit = (child: Fiber.RuntimeFiber<unknown, unknown>, callerFlags: Runti
     : Fiber.inheritAll(child)
 
 /**
- * `Effect.timeoutFail` for the hot path: `self` runs in a child fiber started immediately. When
- * it is done at once, that is the result and no timer is ever armed. Otherwise a timer on the
- * Effect `Clock` (so `TestClock` drives it) races it; when it fires first the child is
+ * `Effect.timeoutFail` for the hot path: an `Exit` (an effect already done) is the result as it
+ * is. Otherwise `self` runs in a child fiber started immediately; when it is done at once, that
+ * is the result and no timer is ever armed. Otherwise one timer on the Effect `Clock` (so
+ * `TestClock` drives it) races it; when it fires first the child is
  * interrupted, its finalizers run, and the effect fails with `onTimeout()` followed by whatever
  * the child raised while being interrupted (a finalizer that died). The deadline counts from the
  * start, like `Effect.timeoutFail`. The child starts inside an uninterruptible region, so the
@@ -65,6 +67,11 @@ const inherit = (child: Fiber.RuntimeFiber<unknown, unknown>, callerFlags: Runti
  * interrupts and awaits the child, and the caller's cause holds its interruption followed by
  * what the child raised. A child that succeeds is joined back (its `FiberRef` changes merged
  * into the caller, as `Effect.timeoutFail` does) unless `join: false`.
+ *
+ * The caller waits for the first of two callbacks (the child's exit observer, the timer) in one
+ * `Effect.async`: no fiber besides the child. `Effect.timeoutOption(Fiber.await(child))` forks two
+ * more (a race of the await and the sleep) and costs ≈ 4× the CPU of the wait itself at real
+ * latency; see {@link armTimer}.
  *
  * @internal
  */
@@ -74,9 +81,11 @@ export const timeoutFail = <A, E, R, E2>(
   onTimeout: () => E2,
   options?: { readonly join?: boolean | undefined }
 ): Effect.Effect<A, E | E2, R> =>
-  Effect.uninterruptibleMask((restore) =>
+  // already done (a cached answer, `Effect.succeed`): no fiber, no timer
+  Exit.isExit(self) ? self : Effect.uninterruptibleMask((restore) =>
     Effect.withFiberRuntime<A, E | E2, R>((parent, status) => {
-      const child = Runtime.runFork(runtimeOf<R>(parent, status.runtimeFlags), restore(self))
+      const runtime = runtimeOf<R>(parent, status.runtimeFlags)
+      const child = Runtime.runFork(runtime, restore(self))
       const join = options?.join !== false
       const joined = (exit: Exit.Exit<A, E>): Effect.Effect<A, E> =>
         join && exit._tag === "Success" ? Effect.zipRight(inherit(child, status.runtimeFlags), exit) : exit
@@ -86,12 +95,86 @@ export const timeoutFail = <A, E, R, E2>(
       const stop = (first: Cause.Cause<E | E2>) =>
         Effect.flatMap(Fiber.interrupt(child), (exit) =>
           Effect.failCause(Exit.isFailure(exit) ? sequential(first, withoutInterruptions(exit.cause)) : first))
-      return Effect.matchCauseEffect(restore(Effect.timeoutOption(Fiber.await(child), duration)), {
-        onSuccess: (exit): Effect.Effect<A, E | E2> => exit._tag === "Some" ? joined(exit.value) : stop(Cause.fail(onTimeout())),
+      let timer: Timer | undefined
+      /** The child's exit, or `undefined` when the timer fired first. */
+      const first = Effect.async<Exit.Exit<A, E> | undefined>((resume) => {
+        const observer = (exit: Exit.Exit<A, E>) => {
+          timer!.cancel()
+          resume(Effect.succeed(exit))
+        }
+        // the child is suspended: it cannot end before the timer is armed; the timer can fire at once (a zero
+        // duration on another clock), so the observer is in place first
+        child.addObserver(observer)
+        timer = armTimer(parent, runtime, duration, () => {
+          child.removeObserver(observer)
+          resume(Effect.succeed(undefined))
+        })
+        return Effect.suspend(() => {
+          child.removeObserver(observer)
+          timer!.cancel()
+          return timer!.settled ?? Effect.void
+        })
+      })
+      return Effect.matchCauseEffect(restore(first), {
+        onSuccess: (exit): Effect.Effect<A, E | E2> =>
+          exit === undefined
+            ? stop(Cause.fail(onTimeout()))
+            : timer!.settled === undefined
+            ? joined(exit)
+            : Effect.zipRight(timer!.settled, joined(exit)),
         onFailure: stop
       })
     })
   )
+
+/**
+ * A timer armed by {@link armTimer}: `cancel` stops it (once fired, nothing); `settled`, when
+ * there is one, ends when nothing of the timer runs any more.
+ */
+interface Timer {
+  readonly cancel: () => void
+  readonly settled: Effect.Effect<void> | undefined
+}
+
+let defaultClock: Clock.Clock | undefined
+
+/**
+ * Call `fire` once `duration` has passed on the fiber's `Clock`. On Effect's default clock that
+ * is one `setTimeout`, as `Clock.sleep` arms (none beyond 2^31 - 1 ms, which Effect treats as
+ * never): no fiber. On another clock (`TestClock`) its `sleep` runs in a fiber of its own, which
+ * `cancel` interrupts and `settled` awaits, so that no fiber outlives the call (`LeakCheck`).
+ */
+const armTimer = <R>(
+  parent: Fiber.RuntimeFiber<unknown, unknown>,
+  runtime: Runtime.Runtime<R>,
+  duration: Duration.Duration,
+  fire: () => void
+): Timer => {
+  const clock = Context.get(parent.currentDefaultServices, Clock.Clock)
+  defaultClock ??= Effect.runSync(Effect.clock)
+  if (clock.constructor === defaultClock.constructor) {
+    const millis = Duration.toMillis(duration)
+    if (!(millis <= maxTimerMillis)) return { cancel: () => {}, settled: undefined }
+    const handle = setTimeout(fire, millis)
+    return { cancel: () => clearTimeout(handle), settled: undefined }
+  }
+  // the runtime's flags are the caller's inside its uninterruptible region
+  const sleeper = Runtime.runFork(runtime, Effect.interruptible(clock.sleep(duration)))
+  const observer = (exit: Exit.Exit<void>) => {
+    if (exit._tag === "Success") fire()
+  }
+  sleeper.addObserver(observer)
+  return {
+    cancel: () => {
+      sleeper.removeObserver(observer)
+      sleeper.unsafeInterruptAsFork(parent.id())
+    },
+    settled: Effect.asVoid(Fiber.await(sleeper))
+  }
+}
+
+/** The longest delay a JS timer takes (Effect's `Clock` treats a longer one as never). */
+const maxTimerMillis = 2 ** 31 - 1
 
 /**
  * `Effect.forEach(items, f, { concurrency })` with fail-fast TaskGroup semantics, for the hot

@@ -4,11 +4,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { type ModelError, ModelTimeout } from "../AgentError.js"
+import { type GuardrailFailed, type GuardrailTripped, type ModelError, ModelTimeout } from "../AgentError.js"
 import * as Event from "../AgentEvent.js"
 import { collectChunks, type ModelChunk, type ModelRequest, type ModelResponse } from "../Model.js"
 import { publish, type TurnContext } from "./events.js"
 import { timeoutFail } from "./fiber.js"
+import { watchText } from "./guardrail.js"
+import { requestContents, responseContents } from "./tracing.js"
 
 /**
  * A model call with its retries: each attempt is announced (`ModelRequested`), streamed or not,
@@ -19,22 +21,23 @@ import { timeoutFail } from "./fiber.js"
  *
  * @internal
  */
-export const modelCall = (ctx: TurnContext, request: ModelRequest): Effect.Effect<ModelResponse, ModelError> => {
+export const modelCall = (ctx: TurnContext, request: ModelRequest): Effect.Effect<ModelResponse, CallError> => {
   // the first attempt costs no schedule: the retry machinery is built only when it fails
   const call = Effect.catchAllCause(attempt(ctx, request, 1), (cause) => {
     const error = retryableError(cause)
     return error === undefined ? Effect.failCause(cause) : retry(ctx, request, error)
   })
-  return ctx.state.traced ? traced(ctx, call) : call
+  return ctx.state.traced ? traced(ctx, request, call) : call
 }
 
 /**
  * The call, retries included, as a `generate_content {model}` span (OpenTelemetry GenAI
  * conventions; `chat` for a model that does not say it is Gemini), opened only when the run's
  * tracer exports spans: provider, model, agent, conversation (run id), then the usage and
- * finish reason, or `error.type` (the error's tag).
+ * finish reason, or `error.type` (the error's tag). With contents opted in (`Tracing`), the
+ * request's messages and the answer too.
  */
-const traced = (ctx: TurnContext, call: Effect.Effect<ModelResponse, ModelError>) => {
+const traced = (ctx: TurnContext, request: ModelRequest, call: Effect.Effect<ModelResponse, CallError>) => {
   const info = ctx.state.model.info
   const operation = info?.provider === "gcp.gemini" || info?.provider === "gcp.vertex_ai" ? "generate_content" : "chat"
   const attributes: Record<string, unknown> = {
@@ -46,13 +49,16 @@ const traced = (ctx: TurnContext, call: Effect.Effect<ModelResponse, ModelError>
     attributes["gen_ai.provider.name"] = info.provider
     attributes["gen_ai.request.model"] = info.model
   }
+  const contents = ctx.state.contents
+  if (contents) Object.assign(attributes, requestContents(request))
   return Effect.withSpan(
     Effect.tapBoth(call, {
       onSuccess: (response) =>
         Effect.annotateCurrentSpan({
           "gen_ai.usage.input_tokens": response.usage.inputTokens,
           "gen_ai.usage.output_tokens": response.usage.outputTokens,
-          "gen_ai.response.finish_reasons": [response.finishReason]
+          "gen_ai.response.finish_reasons": [response.finishReason],
+          ...(contents ? { "gen_ai.output.messages": responseContents(response) } : undefined)
         }),
       onFailure: (error) => Effect.annotateCurrentSpan("error.type", error._tag)
     }),
@@ -62,7 +68,7 @@ const traced = (ctx: TurnContext, call: Effect.Effect<ModelResponse, ModelError>
 }
 
 /** One attempt: announced, streamed or not, and bounded by `policy.modelTimeout`. */
-const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Effect<ModelResponse, ModelError> => {
+const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Effect<ModelResponse, CallError> => {
   const { policy, state } = ctx
   publish(state, Event.ModelRequested, ctx.path, ctx.turn, { attempt: n })
   const timeout = () => new ModelTimeout({ after: policy.modelTimeout })
@@ -87,8 +93,9 @@ const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Eff
  * A defect beside it (a finalizer that died when the attempt timed out) ends the call with the
  * whole cause instead: no error is dropped by retrying.
  */
-const retryableError = (cause: Cause.Cause<ModelError>): ModelError | undefined =>
-  Cause.isFailType(cause) && typeof cause.error === "object" && cause.error !== null && cause.error.retryable
+const retryableError = (cause: Cause.Cause<CallError>): ModelError | undefined =>
+  Cause.isFailType(cause) && typeof cause.error === "object" && cause.error !== null && "retryable" in cause.error &&
+    cause.error.retryable
     ? cause.error
     : undefined
 
@@ -96,7 +103,7 @@ const retryableError = (cause: Cause.Cause<ModelError>): ModelError | undefined 
  * Attempts 2, 3, … after `first` failed: `policy.modelRetry` decides whether and when, driven
  * by `Schedule.driver` (so the delays run on the Effect `Clock`).
  */
-const retry = (ctx: TurnContext, request: ModelRequest, first: ModelError): Effect.Effect<ModelResponse, ModelError> =>
+const retry = (ctx: TurnContext, request: ModelRequest, first: ModelError): Effect.Effect<ModelResponse, CallError> =>
   Effect.gen(function*() {
     let n = 1
     const driver = yield* Schedule.driver(announced(ctx, () => n + 1))
@@ -135,26 +142,43 @@ const announced = (ctx: TurnContext, attempt: () => number): Schedule.Schedule<M
 
 /**
  * One streamed attempt: text deltas are published as they arrive (`streamed.text` records that
- * one was); the response is committed only when the stream ends.
+ * one was); the response is committed only when the stream ends. When output guardrails watch
+ * the text, each chunk's text is published once they pass the text so far; a trip ends the
+ * stream there (the model's stream is interrupted, the tripping text never published).
  */
 const streamCall = (
   ctx: TurnContext,
   request: ModelRequest,
   streamed: { text: boolean }
-): Effect.Effect<ModelResponse, ModelError> =>
+): Effect.Effect<ModelResponse, CallError> =>
   Effect.suspend(() => {
     const chunks: Array<ModelChunk> = []
-    return Effect.map(
-      Stream.runForEach(ctx.state.model.stream(request), (chunk) =>
+    const publishText = (chunk: ModelChunk) => {
+      for (const part of chunk.parts) {
+        if (part._tag === "Text" && part.text.length > 0) {
+          streamed.text = true
+          publish(ctx.state, Event.TextDelta, ctx.path, ctx.turn, { text: part.text })
+        }
+      }
+    }
+    const guards = ctx.compiled.guards
+    let text = ""
+    // a watch needs what the agent needs (`R` of the run), like its tools
+    const onChunk: (chunk: ModelChunk) => Effect.Effect<void, CallError> = guards === undefined || guards.watch.length === 0
+      ? (chunk) =>
         Effect.sync(() => {
           chunks.push(chunk)
-          for (const part of chunk.parts) {
-            if (part._tag === "Text" && part.text.length > 0) {
-              streamed.text = true
-              publish(ctx.state, Event.TextDelta, ctx.path, ctx.turn, { text: part.text })
-            }
-          }
-        })),
-      () => collectChunks(chunks)
-    )
+          publishText(chunk)
+        })
+      : (chunk) => {
+        chunks.push(chunk)
+        const before = text
+        for (const part of chunk.parts) if (part._tag === "Text") text += part.text
+        if (text === before) return Effect.void
+        return Effect.map(watchText(ctx, guards, text), () => publishText(chunk)) as Effect.Effect<void, CallError>
+      }
+    return Effect.map(Stream.runForEach(ctx.state.model.stream(request), onChunk), () => collectChunks(chunks))
   })
+
+/** How a model call fails: a model error, or an output guardrail watching its streamed text. */
+type CallError = ModelError | GuardrailTripped | GuardrailFailed

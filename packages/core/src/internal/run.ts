@@ -19,11 +19,15 @@ import {
 import * as Event from "../AgentEvent.js"
 import { type Content, type FunctionCallPart, functionCallsOf, textOf, user } from "../Content.js"
 import { addUsage, emptyUsage, Model, type ModelRequest, type ModelResponse } from "../Model.js"
-import { compile, type Output } from "./compile.js"
+import { currentContents } from "../Tracing.js"
+import { compile, type Compiled, type Output } from "./compile.js"
 import { eventStream, publish, type RunState, type Sink, type TurnContext } from "./events.js"
+import { guardInput, guardOutput } from "./guardrail.js"
 import { timeoutFail, tracing } from "./fiber.js"
 import { modelCall } from "./modelCall.js"
+import { agentSpan } from "./tracing.js"
 import { toolGroup } from "./toolGroup.js"
+import { compiledNow } from "./toolsets.js"
 
 /**
  * The run loop: the entry points (`Agent.run`, `Agent.stream`, nested and orchestrated runs)
@@ -85,6 +89,7 @@ const execute = <R>(
         maxHandoffs: agent.policy.maxHandoffs,
         maxTokens: agent.policy.maxTokens,
         traced,
+        contents: traced && fiber.getFiberRef(currentContents),
         handoffs: 0,
         turns: 0,
         usage: emptyUsage
@@ -130,24 +135,23 @@ const execute = <R>(
         }
       }))
       // a span only when a tracer exports it: Effect's built-in tracer keeps spans nowhere
-      return traced
-        ? Effect.withSpan(result, `invoke_agent ${path}`, {
-          attributes: {
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.agent.name": path,
-            "gen_ai.conversation.id": state.runId,
-            agent: path,
-            runId: state.runId
-          },
-          captureStackTrace: false
-        })
-        : result
+      return traced ? agentSpan(result, state, path) : result
     })
   })
 
-/** `Agent.run`: events are collected in an array. */
-export const run = <R, A>(agent: Agent.Agent<R, A>, input: Agent.Input): Effect.Effect<Agent.RunResult<A>, AgentError, Model | R> =>
+/** A sink for runs whose events nobody reads (`Agent.run` with `events: false`). */
+const quiet: Sink = { emit: () => {}, streaming: false, quiet: true }
+
+/** `Agent.run`: events are collected in an array, or not built at all with `events: false`. */
+export const run = <R, A>(
+  agent: Agent.Agent<R, A>,
+  input: Agent.Input,
+  options?: Agent.RunOptions
+): Effect.Effect<Agent.RunResult<A>, AgentError, Model | R> =>
   Effect.suspend(() => {
+    if (options?.events === false) {
+      return execute(agent, input, quiet, agent.name, []) as Effect.Effect<Agent.RunResult<A>, AgentError, Model | R>
+    }
     const events: Array<Event.AgentEvent> = []
     return execute(agent, input, { emit: (event) => events.push(event), streaming: false }, agent.name, events) as Effect.Effect<
       Agent.RunResult<A>,
@@ -208,23 +212,36 @@ interface Answer {
 /** The turn loop of one agent; a handoff continues the same history in a nested segment. */
 const segment = (state: RunState, agent: Agent.Any, path: string, history: Array<Content>): Effect.Effect<Answer, AgentError, any> => {
   const compiled = compile(agent)
+  const withToolsets = agent.toolsets.length > 0
   const policy = agent.policy
   const system = agent.instructions.length > 0 ? agent.instructions : undefined
   const output = compiled.output
   let turn = 0
   let outputRetries = 0
+  let feedbacks: Map<string, number> | undefined
 
   /** A turn: announce it, call the model with the history so far, act on its answer. */
   const nextTurn = (): Effect.Effect<Answer, AgentError, any> => {
     if (turn >= policy.maxTurns) return Effect.fail(new MaxTurnsExceeded({ agent: path, maxTurns: policy.maxTurns }))
     turn++
     state.turns++
-    const ctx: TurnContext = { state, compiled, policy, path, turn }
     publish(state, Event.TurnStarted, path, turn, {})
+    // an agent with toolsets reads their current tools at every turn
+    return withToolsets ? Effect.flatMap(compiledNow(agent), callModel) : callModel(compiled)
+  }
+
+  /** The turn's model call, with the tools of the turn. */
+  const callModel = (compiled: Compiled): Effect.Effect<Answer, AgentError, any> => {
+    const ctx: TurnContext = { state, compiled, policy, path, turn }
     const request: ModelRequest = output === undefined
       ? { agent: path, system, contents: history.slice(), tools: compiled.declarations }
       : { agent: path, system, contents: history.slice(), tools: compiled.declarations, output: output.jsonSchema }
-    return Effect.flatMap(modelCall(ctx, request), (response) => respond(ctx, response))
+    // the run's first model call races the input guardrails, if any
+    const guards = compiled.guards
+    const call = guards !== undefined && state.turns === 1 && guards.input
+      ? guardInput(ctx, guards, history, () => modelCall(ctx, request))
+      : modelCall(ctx, request)
+    return Effect.flatMap(call, (response) => respond(ctx, response))
   }
 
   /**
@@ -248,7 +265,7 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
     if (state.maxTokens !== undefined && state.usage.totalTokens > state.maxTokens) {
       return Effect.fail(new BudgetExceeded({ agent: path, used: state.usage.totalTokens, maxTokens: state.maxTokens }))
     }
-    if (calls.length === 0) return output === undefined ? Effect.succeed({ text, output: text, path }) : answer(text)
+    if (calls.length === 0) return output === undefined ? finish(ctx, { text, output: text, path }) : answer(ctx, text)
     return toolGroup(ctx, calls, (outcome) => {
       history.push({ role: "user", parts: outcome.responses })
       return outcome.handoff === undefined ? nextTurn() : handoff(ctx, outcome.handoff, history)
@@ -259,9 +276,9 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
    * Structured output: the answer's JSON decoded with the agent's Schema; an answer that does not
    * decode goes back to the model with the error, at most `policy.maxOutputRetries` times.
    */
-  const answer = (text: string): Effect.Effect<Answer, AgentError, any> => {
+  const answer = (ctx: TurnContext, text: string): Effect.Effect<Answer, AgentError, any> => {
     const problem = decodeOutput(output!, text)
-    if (problem.ok) return Effect.succeed({ text, output: problem.value, json: problem.json, path })
+    if (problem.ok) return finish(ctx, { text, output: problem.value, json: problem.json, path })
     if (outputRetries >= policy.maxOutputRetries) {
       return Effect.fail(new OutputInvalid({ agent: path, retries: outputRetries, detail: problem.detail }))
     }
@@ -273,8 +290,23 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
     return nextTurn()
   }
 
+  /**
+   * The final answer, once the agent's output guardrails pass it; a trip with feedback retries
+   * left goes back to the model as a message (counted per guardrail in `feedbacks`).
+   */
+  const finish = (ctx: TurnContext, done: Answer): Effect.Effect<Answer, AgentError, any> => {
+    const guards = ctx.compiled.guards
+    if (guards === undefined || guards.output.length === 0) return Effect.succeed(done)
+    const checked = { agent: path, text: done.text, output: done.output, history: history.slice() }
+    return Effect.flatMap(guardOutput(ctx, guards, checked, feedbacks ??= new Map()), (feedback) => {
+      if (feedback === undefined) return Effect.succeed(done)
+      history.push(user(feedback))
+      return nextTurn()
+    })
+  }
+
   const first = Effect.suspend(nextTurn)
-  return compiled.nests ? Effect.locally(first, currentRun, { sink: state.sink, path }) : first
+  return compiled.nests || withToolsets ? Effect.locally(first, currentRun, { sink: state.sink, path }) : first
 }
 
 /** The target agent takes over the conversation (same history, same run) as a nested segment. */
@@ -291,8 +323,10 @@ const handoff = (
   }
   const targetPath = `${path}/${target.name}`
   publish(state, Event.HandoffStarted, path, turn, { callId: transfer.call.id, target: targetPath })
+  const next = segment(state, target, targetPath, history)
   return Effect.tap(
-    segment(state, target, targetPath, history),
+    // the target's own `invoke_agent` span, inside the caller's
+    state.traced ? agentSpan(next, state, targetPath) : next,
     () => publish(state, Event.HandoffCompleted, path, turn, { target: targetPath })
   )
 }

@@ -3,14 +3,16 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
-import { describeError, ToolResultInvalid, ToolTimeout } from "../AgentError.js"
+import { describeError, GuardrailTripped, ToolOutcomeUnknown, ToolResultInvalid, ToolTimeout } from "../AgentError.js"
 import * as Event from "../AgentEvent.js"
 import * as Approvals from "../Approvals.js"
-import type { FunctionCallPart, FunctionResponsePart } from "../Content.js"
+import { type FunctionCallPart, type FunctionResponsePart, type InlineData, isToolOutput } from "../Content.js"
 import type * as Tool from "../Tool.js"
 import { isForbidden, type Runnable } from "./compile.js"
 import { publishCall, type TurnContext } from "./events.js"
 import { timeoutFail } from "./fiber.js"
+import { guardCall, type Stop } from "./guardrail.js"
+import { json, spanEvent } from "./tracing.js"
 
 /**
  * One tool call, from the model's arguments to the function response the model reads next turn,
@@ -38,6 +40,10 @@ export interface Group {
 /** A call that failed under `fail-fast`: it fails the group, which interrupts its siblings. */
 export class CallFailure {
   constructor(readonly tool: string, readonly callId: string, readonly cause: Cause.Cause<unknown>) {}
+  /** What failed, as a span's exception reads it (`Cause.pretty` uses it). */
+  toString(): string {
+    return `Tool "${this.tool}" (call ${this.callId}) failed: ${describeError(Cause.squash(this.cause))}`
+  }
 }
 
 /**
@@ -84,33 +90,48 @@ export const runCall = (
   group: Group,
   call: FunctionCallPart
 ): Effect.Effect<FunctionResponsePart, CallFailure, any> =>
-  ctx.state.traced ? traced(ctx, call, runUntraced(ctx, group, call)) : runUntraced(ctx, group, call)
+  ctx.state.traced ? traced(ctx, group, call, runUntraced(ctx, group, call)) : runUntraced(ctx, group, call)
 
 /**
  * The call as an `execute_tool {tool}` span (OpenTelemetry GenAI conventions), opened only when
  * the run's tracer exports spans. A call that fails its group or is interrupted ends the span
- * with that exit (an error status); an error the model is told about sets `error.type`.
+ * with that exit (an error status); an error the model is told about sets `error.type`. A call
+ * that ends early gets a `ToolCallInterrupted` event with the reason, as its `AgentEvent` says
+ * (`sibling-failed`, `run-interrupted`, `timeout`, `cancelled`). With contents opted in
+ * (`Tracing`), the arguments and the result the model reads too.
  */
 const traced = (
   ctx: TurnContext,
+  group: Group,
   call: FunctionCallPart,
   effect: Effect.Effect<FunctionResponsePart, CallFailure, any>
-): Effect.Effect<FunctionResponsePart, CallFailure, any> =>
-  Effect.withSpan(
-    Effect.tap(effect, (response) => response.isError ? Effect.annotateCurrentSpan("error.type", "tool_error") : Effect.void),
+): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
+  const contents = ctx.state.contents
+  const attributes: Record<string, unknown> = {
+    "gen_ai.operation.name": "execute_tool",
+    "gen_ai.tool.name": call.name,
+    "gen_ai.tool.call.id": call.id,
+    "gen_ai.conversation.id": ctx.state.runId,
+    "gen_ai.agent.name": ctx.path
+  }
+  if (contents) attributes["gen_ai.tool.call.arguments"] = json(call.args)
+  return Effect.withSpan(
+    Effect.onInterrupt(
+      Effect.tap(effect, (response) =>
+        Effect.annotateCurrentSpan({
+          ...(response.isError ? { "error.type": "tool_error" } : undefined),
+          ...(contents ? { "gen_ai.tool.call.result": json(response.output) } : undefined)
+        })),
+      () => spanEvent("ToolCallInterrupted", { reason: interruptReason(group) })
+    ),
     `execute_tool ${call.name}`,
-    {
-      attributes: {
-        "gen_ai.operation.name": "execute_tool",
-        "gen_ai.tool.name": call.name,
-        "gen_ai.tool.call.id": call.id,
-        "gen_ai.conversation.id": ctx.state.runId,
-        "gen_ai.agent.name": ctx.path
-      },
-      kind: "internal",
-      captureStackTrace: false
-    }
+    { attributes, kind: "internal", captureStackTrace: false }
   )
+}
+
+/** With a tracer, the call's span gets a `ToolCallInterrupted` event with `reason` before `effect`. */
+const tracedEnd = <A, E>(ctx: TurnContext, reason: "timeout" | "cancelled", effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  ctx.state.traced ? Effect.zipRight(spanEvent("ToolCallInterrupted", { reason }), effect) : effect
 
 const runUntraced = (
   ctx: TurnContext,
@@ -196,6 +217,24 @@ const findKey = (value: unknown, depth: number): Where | undefined => {
  * cycle), as `a bigint at result.total`; `undefined` when it is plain data. `undefined` values
  * are allowed (JSON leaves them out), and so is a value with a `toJSON` method (a `Date`).
  */
+/** What is wrong with the media parts of a `Content.toolOutput`, if anything. */
+const partsProblem = (parts: ReadonlyArray<InlineData>): string | undefined => {
+  if (!Array.isArray(parts)) return `parts must be an array of { mimeType, data }, got ${typeof parts}`
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as Partial<InlineData> | null
+    if (typeof part?.mimeType !== "string" || !/^[\w.+-]+\/[\w.+-]+$/.test(part.mimeType)) {
+      return `parts[${i}].mimeType must be a MIME type such as "image/png", got ${JSON.stringify(part?.mimeType)}`
+    }
+    if (typeof part.data !== "string" || !base64.test(part.data) || part.data.replace(/=+$/, "").length % 4 === 1) {
+      return `parts[${i}].data must be base64 text`
+    }
+  }
+  return undefined
+}
+
+/** Base64, standard or URL-safe, padded or not (what JSON carriers of bytes take). */
+const base64 = /^[A-Za-z0-9+/_-]*={0,2}$/
+
 const unsendable = (result: unknown): string | undefined => {
   if (typeof result !== "object" && typeof result !== "bigint" && typeof result !== "function" && typeof result !== "symbol") {
     return undefined
@@ -261,41 +300,59 @@ const invoke = (
   /** The handler and its resources are done, its result encoded: answer the model, or fail the group under `fail-fast`. */
   const ended = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<FunctionResponsePart, CallFailure> => {
     if (Exit.isSuccess(exit)) {
-      const problem = unsendable(exit.value)
+      // a result with media (`Content.toolOutput`): its output as any result, its parts as data
+      const media = isToolOutput(exit.value) ? exit.value : undefined
+      const output = media === undefined ? exit.value : media.output
+      const problem = unsendable(output) ?? (media === undefined ? undefined : partsProblem(media.parts))
       if (problem !== undefined) {
         return ended(Exit.fail(new ToolResultInvalid({ tool: tool.name, callId: call.id, detail: problem, problem: "json" })))
       }
-      publishCall(ctx, call, Event.ToolCallSucceeded, { output: exit.value })
-      return Effect.succeed(functionResponse(call, exit.value, false, ctx.policy.maxToolOutputChars))
+      publishCall(ctx, call, Event.ToolCallSucceeded, { output })
+      const response = functionResponse(call, output, false, ctx.policy.maxToolOutputChars)
+      return Effect.succeed(media === undefined || media.parts.length === 0 ? response : { ...response, parts: media.parts })
     }
     if (Cause.isInterruptedOnly(exit.cause)) {
       // cancelled on its own: not a failure of the group, whatever the policy
       publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "cancelled" })
-      return Effect.succeed(
-        errorResponse(ctx, call, `Tool "${call.name}" (call ${call.id}) was cancelled before it finished; it has no result.`)
+      return tracedEnd(
+        ctx,
+        "cancelled",
+        Effect.succeed(errorResponse(ctx, call, `Tool "${call.name}" (call ${call.id}) was cancelled before it finished; it has no result.`))
       )
     }
     const failure = Cause.failureOption(exit.cause)
     let message: string
-    if (failure._tag === "Some" && failure.value instanceof ToolTimeout) {
+    const timedOut = failure._tag === "Some" && failure.value instanceof ToolTimeout
+    // a durable run's unknown outcome is always the model's to read: nothing failed that a retry could fix
+    const failsGroup = failFast && !(failure._tag === "Some" && failure.value instanceof ToolOutcomeUnknown)
+    if (timedOut) {
       message = failure.value.message
       publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "timeout" })
     } else {
-      const kind = failure._tag === "None" ? "defect" : failure.value instanceof ToolResultInvalid ? "invalid-result" : "failure"
+      const kind = failure._tag === "None"
+        ? "defect"
+        : failure.value instanceof ToolResultInvalid
+        ? "invalid-result"
+        : failure.value instanceof GuardrailTripped
+        ? "blocked"
+        : "failure"
       message = failure._tag === "None" ? crashMessage(tool, exit.cause) : describeError(failure.value)
-      publishCall(ctx, call, Event.ToolCallFailed, { kind, error: message, reported: !failFast })
+      publishCall(ctx, call, Event.ToolCallFailed, { kind, error: message, reported: !failsGroup })
     }
-    if (failFast) {
+    let outcome: Effect.Effect<FunctionResponsePart, CallFailure>
+    if (failsGroup) {
       group.failed = true
+      outcome = Effect.fail(new CallFailure(call.name, call.id, exit.cause))
       if (ctx.state.traced) {
-        return Effect.zipRight(
+        outcome = Effect.zipRight(
           Effect.annotateCurrentSpan("error.type", failure._tag === "Some" ? tagOf(failure.value) : "defect"),
-          Effect.fail(new CallFailure(call.name, call.id, exit.cause))
+          outcome
         )
       }
-      return Effect.fail(new CallFailure(call.name, call.id, exit.cause))
+    } else {
+      outcome = Effect.succeed(errorResponse(ctx, call, message))
     }
-    return Effect.succeed(errorResponse(ctx, call, message))
+    return timedOut ? tracedEnd(ctx, "timeout", outcome) : outcome
   }
 
   /** The call's fiber was interrupted: the call ends as interrupted and the interruption goes on. */
@@ -304,31 +361,66 @@ const invoke = (
     return Effect.failCause(cause as Cause.Cause<never>)
   }
 
+  /** A tool guardrail stopped the call: a rejection is answered, a trip fails the call. */
+  const stopped = (stop: Stop, moment: "before" | "after"): Effect.Effect<FunctionResponsePart, CallFailure> =>
+    stop.verdict._tag === "Reject" ? Effect.succeed(blocked(ctx, call, stop, moment)) : ended(Exit.fail(stop.tripped()))
+
+  const guards = ctx.compiled.guards?.tools.get(tool.name)
   // a retried handler is scoped per attempt instead (see `executeTool`)
   const handler = tool.scoped && tool.retry === undefined
-    ? Effect.scoped(executeTool(tool, params, call.id))
-    : executeTool(tool, params, call.id)
-  const run = Effect.uninterruptibleMask((restore) =>
-    Effect.matchCauseEffect(restore(Effect.exit(handler)), {
+    ? Effect.scoped(executeTool(ctx, tool, params, call))
+    : executeTool(ctx, tool, params, call)
+  const run = Effect.uninterruptibleMask((restore) => {
+    /** Encode a result for the model; a schema with asynchronous transformations is run interruptibly. */
+    const encoded = (value: unknown): Effect.Effect<FunctionResponsePart, CallFailure> => {
+      const result = runnable.encode(value)
+      if (result._tag === "Right") return ended(Exit.succeed(result.right))
+      if (!isForbidden(result.left)) return ended(Exit.fail(runnable.invalidResult(result.left, call.id)))
+      return Effect.matchCauseEffect(
+        restore(Effect.exit(Effect.mapError(tool.encodeResult(value), (error) => runnable.invalidResult(error.issue, call.id)))),
+        { onSuccess: ended, onFailure: interrupted }
+      )
+    }
+    return Effect.matchCauseEffect(restore(Effect.exit(handler)), {
       onFailure: interrupted,
-      /** Encode a result for the model; a schema with asynchronous transformations is run interruptibly. */
       onSuccess: (exit) => {
         if (Exit.isFailure(exit)) return ended(exit)
-        const result = runnable.encode(exit.value)
-        if (result._tag === "Right") return ended(Exit.succeed(result.right))
-        if (!isForbidden(result.left)) return ended(Exit.fail(runnable.invalidResult(result.left, call.id)))
-        return Effect.matchCauseEffect(
-          restore(Effect.exit(Effect.mapError(tool.encodeResult(exit.value), (error) => runnable.invalidResult(error.issue, call.id)))),
-          { onSuccess: ended, onFailure: interrupted }
-        )
+        if (guards === undefined || guards.after.length === 0) return encoded(exit.value)
+        // the `after` guardrails see the result before the model does
+        return Effect.matchCauseEffect(restore(Effect.exit(guardCall(ctx, guards.after, "after", call, params, exit.value))), {
+          onFailure: interrupted,
+          onSuccess: (checked) =>
+            Exit.isFailure(checked)
+              ? ended(checked)
+              : checked.value === undefined
+              ? encoded(exit.value)
+              : stopped(checked.value, "after")
+        })
       }
     })
-  )
-  if (tool.needsApproval === undefined || !needsApproval(tool, params)) return run
-  return Effect.flatMap(
+  })
+  const approved = tool.needsApproval === undefined || !needsApproval(tool, params) ? run : Effect.flatMap(
     Effect.onInterrupt(approval(ctx, call), () => Effect.sync(() => publishInterrupted(ctx, group, call))),
     (decision) => decision.approve ? run : Effect.succeed(denied(ctx, call, decision.reason))
   )
+  if (guards === undefined || guards.before.length === 0) return approved
+  return Effect.flatMap(
+    Effect.onInterrupt(
+      Effect.exit(guardCall(ctx, guards.before, "before", call, params)),
+      () => Effect.sync(() => publishInterrupted(ctx, group, call))
+    ),
+    (checked) => Exit.isFailure(checked) ? ended(checked) : checked.value === undefined ? approved : stopped(checked.value, "before")
+  )
+}
+
+/** Answer the model that a tool guardrail rejected `call` (`before`: its handler never ran; `after`: its result is withheld). */
+const blocked = (ctx: TurnContext, call: FunctionCallPart, stop: Stop, moment: "before" | "after"): FunctionResponsePart => {
+  const message = moment === "before"
+    ? `Tool "${call.name}" (call ${call.id}) was blocked by guardrail "${stop.guardrail.name}": ${stop.reason}. It did not run.`
+    : `The result of tool "${call.name}" (call ${call.id}) was blocked by guardrail "${stop.guardrail.name}": ${stop.reason}. ` +
+      `It is not shown.`
+  publishCall(ctx, call, Event.ToolCallFailed, { kind: "blocked", error: message, reported: true })
+  return errorResponse(ctx, call, message)
 }
 
 /** Whether a call with `params` waits for a decision; a predicate that throws counts as yes (the safe answer). */
@@ -394,10 +486,16 @@ const crashMessage = (tool: Tool.Any, cause: Cause.Cause<unknown>): string => {
  * The handler with its retry and timeout. A handler that throws instead of returning an Effect
  * is a defect of its call, like one that dies.
  */
-const executeTool = (tool: Tool.Any, params: unknown, callId: string): Effect.Effect<unknown, unknown, any> => {
+const executeTool = (
+  ctx: TurnContext,
+  tool: Tool.Any,
+  params: unknown,
+  call: FunctionCallPart
+): Effect.Effect<unknown, unknown, any> => {
+  const callId = call.id
   let effect: Effect.Effect<unknown, unknown, any>
   try {
-    effect = tool.handler(params)
+    effect = tool.handler(params, { id: callId, name: call.name, agent: ctx.path, turn: ctx.turn })
   } catch (thrown) {
     effect = Effect.die(thrown)
   }

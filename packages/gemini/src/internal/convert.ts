@@ -10,6 +10,9 @@
  *   `executableCode`, `codeExecutionResult`, a lone signature, ...) is kept whole in
  *   `metadata.geminiPart` of an empty core text part, and written back byte for byte. A thought
  *   summary therefore never becomes answer text.
+ *
+ * A function response's media (`FunctionResponsePart.parts`, from `Content.toolOutput`) goes out
+ * as `functionResponse.parts[].inlineData`, base64 with its MIME type, beside the JSON `response`.
  */
 import { AgentError, Content, type Model } from "@effect-agents/core"
 import type * as GenAI from "@google/genai"
@@ -65,7 +68,11 @@ const toPart = (part: Content.Part, synthetic: ReadonlySet<string>): GenAI.Part 
         functionResponse: {
           ...(synthetic.has(part.id) ? {} : { id: part.id }),
           name: part.name,
-          response: part.isError ? { error: part.output } : { output: part.output }
+          response: part.isError ? { error: part.output } : { output: part.output },
+          // media a tool returned, as data parts of the response (Gemini 3 reads them as images, PDFs, ...)
+          ...(part.parts !== undefined && part.parts.length > 0
+            ? { parts: part.parts.map(({ data, mimeType }) => ({ inlineData: { mimeType, data } })) }
+            : {})
         }
       }
   }

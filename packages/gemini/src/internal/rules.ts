@@ -113,6 +113,90 @@ export const functionResponsesRule = (contents: ReadonlyArray<Json>): string | u
   return undefined
 }
 
+const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+
+/** A field as Gemini's JSON parser takes it: by the proto's lowerCamel name or its snake_case one. */
+const fieldOf = (object: Json, camel: string): unknown => object[camel] ?? object[snake(camel)]
+
+const unknownName = (name: string, at: string): string =>
+  `Invalid JSON payload received. Unknown name "${name}" at '${at}': Cannot find field.`
+
+/** The fields a message takes, each by either name. */
+const knownFields = (fields: ReadonlyArray<string>): ReadonlySet<string> => new Set(fields.flatMap((field) => [field, snake(field)]))
+
+const responsePartFields = knownFields(["inlineData", "fileData", "mediaProcessing"])
+const blobFields = knownFields(["mimeType", "data", "displayName"])
+const fileDataFields = knownFields(["mimeType", "fileUri", "displayName"])
+
+/** Base64 as proto JSON reads bytes: standard or URL-safe alphabet, padding optional. */
+const base64 = /^[A-Za-z0-9+/_-]*={0,2}$/
+
+/**
+ * Media in function responses (`functionResponse.parts`, Gemini 3's multimodal function
+ * responses): a list of `FunctionResponsePart`s, each setting exactly one of `inlineData` (a MIME
+ * type and base64 bytes) and `fileData` (a MIME type and a URI), with no unknown fields.
+ */
+export const functionResponsePartsRule = (contents: ReadonlyArray<Json>): string | undefined => {
+  for (let i = 0; i < contents.length; i++) {
+    const parts = contents[i]!["parts"] as ReadonlyArray<unknown>
+    for (let j = 0; j < parts.length; j++) {
+      const part = parts[j]
+      const response = isObject(part) ? fieldOf(part, "functionResponse") : undefined
+      if (!isObject(response)) continue
+      const list = response["parts"]
+      if (list === undefined) continue
+      const at = `contents[${i}].parts[${j}].function_response.parts`
+      if (!Array.isArray(list)) {
+        return `Invalid value at '${at}' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionResponsePart), ${describe(list)}`
+      }
+      for (let k = 0; k < list.length; k++) {
+        const item: unknown = list[k]
+        const here = `${at}[${k}]`
+        if (!isObject(item)) {
+          return `Invalid value at '${here}' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionResponsePart), ${describe(item)}`
+        }
+        const unknown = Object.keys(item).find((key) => !responsePartFields.has(key))
+        if (unknown !== undefined) return unknownName(unknown, here)
+        const inline = fieldOf(item, "inlineData")
+        const file = fieldOf(item, "fileData")
+        if (inline !== undefined && file !== undefined) {
+          return `Invalid value at '${here}' (oneof), oneof field 'data' is already set. Cannot set 'fileData'`
+        }
+        if (inline === undefined && file === undefined) {
+          return `* GenerateContentRequest.${here}.data: required oneof field 'data' must have one initialized field`
+        }
+        const [data, fields, name] = inline !== undefined ? [inline, blobFields, "inline_data"] : [file, fileDataFields, "file_data"]
+        if (!isObject(data)) {
+          return `Invalid value at '${here}.${name}' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionResponse${
+            inline !== undefined ? "Blob" : "FileData"
+          }), ${describe(data)}`
+        }
+        const stray = Object.keys(data).find((key) => !fields.has(key))
+        if (stray !== undefined) return unknownName(stray, `${here}.${name}`)
+        const mimeType = fieldOf(data, "mimeType")
+        if (typeof mimeType !== "string" || mimeType.length === 0) {
+          return `* GenerateContentRequest.${here}.${name}.mime_type: a function response part requires a MIME type`
+        }
+        if (inline !== undefined) {
+          const bytes = fieldOf(data, "data")
+          if (typeof bytes !== "string" || bytes.length === 0) {
+            return `* GenerateContentRequest.${here}.inline_data.data: a function response part requires data`
+          }
+          if (!base64.test(bytes) || bytes.replace(/=+$/, "").length % 4 === 1) {
+            return `Invalid value at '${here}.inline_data.data' (TYPE_BYTES), Base64 decoding failed for "${bytes.slice(0, 40)}"`
+          }
+        } else {
+          const uri = fieldOf(data, "fileUri")
+          if (typeof uri !== "string" || uri.length === 0) {
+            return `* GenerateContentRequest.${here}.file_data.file_uri: a function response part requires a file URI`
+          }
+        }
+      }
+    }
+  }
+  return undefined
+}
+
 /**
  * Gemini 3: in the current turn (everything after the last user message that is not only
  * function responses), the first function call of each model step carries its thought signature.

@@ -109,7 +109,7 @@ export const make = <Name extends string>(
           next.push(tool)
         }
         made = nextMade
-        // the same array while nothing changed, so `Toolkit.withToolsets` reuses its agent
+        // the same array while nothing changed, so each turn reuses the agent's compiled tools
         if (next.length !== tools.length || next.some((tool, i) => tool !== tools[i])) tools = next
         excluded = left
       })
