@@ -36,9 +36,14 @@ describe("durable conversations on Postgres, three runners", () => {
         const { env } = yield* emulator
         const common = { ...env, PG_URL: url, LOGS: dir, CHARGE_MS: "1500" }
 
-        const runners = yield* Effect.forEach([0, 1, 2], () =>
-          Effect.flatMap(freePort, (port) => runner({ ...common, MODE: "serve", PORT: String(port) })))
-        yield* Effect.forEach(runners, (r) => r.output, { concurrency: "unbounded" })
+        const serve = Effect.flatMap(freePort, (port) => runner({ ...common, MODE: "serve", PORT: String(port) }))
+        // the first runner creates the cluster's tables; runners creating them at the same time can collide
+        // in Postgres's catalog ("duplicate key value violates unique constraint pg_type_typname_nsp_index")
+        const first = yield* serve
+        yield* first.output
+        const others = yield* Effect.forEach([1, 2], () => serve)
+        yield* Effect.forEach(others, (r) => r.output, { concurrency: "unbounded" })
+        const runners = [first, ...others]
         const clients = yield* runner({ ...common, MODE: "clients", COUNT: String(conversations), PORT: String(yield* freePort) })
 
         // the charges a runner has started and not ended

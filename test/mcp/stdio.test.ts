@@ -296,24 +296,44 @@ describe("the child process", () => {
 
   it.live("interrupting the connection while the child starts leaves no process behind", () =>
     Effect.gen(function*() {
-      const baseline = resources()
+      const baseline = yield* settledResources
       const fiber = yield* Effect.fork(Effect.scoped(Layer.build(fixtureLayer())))
       yield* Effect.sleep("150 millis")
       const exit = yield* Fiber.interrupt(fiber)
       assert.isTrue(Exit.isInterrupted(exit))
-      assert.deepStrictEqual(pick(resources()), pick(baseline))
+      assert.deepStrictEqual(yield* resourcesBackTo(baseline), baseline)
     }))
 
   it.live("after a conversation and the layer's scope, no process, pipe or socket is left", () =>
     Effect.gen(function*() {
-      const baseline = resources()
+      const baseline = yield* settledResources
       const result = yield* runWith(assistant, ["fixture"], "go").pipe(Effect.provide(fixtureLayer()))
       assert.strictEqual(result.text, "2")
-      assert.deepStrictEqual(pick(resources()), pick(baseline))
+      assert.deepStrictEqual(yield* resourcesBackTo(baseline), baseline)
     }).pipe(
       Effect.provide(ScriptedModel.layer([ScriptedModel.callTools([{ name: "add", args: { a: 1, b: 1 } }]), ScriptedModel.text("2")]))
     ))
 })
+
+/**
+ * The handles before a test, once the children of the tests before it are gone: Node releases a killed
+ * child's process and pipe handles a moment after its exit, on a later turn of the event loop.
+ */
+const settledResources = Effect.gen(function*() {
+  for (let i = 0; i < 150 && pick(resources()).ProcessWrap > 0; i++) yield* Effect.sleep("20 millis")
+  return pick(resources())
+})
+
+/** The handles once they are back to `baseline`, or as they are after 3 s (the test then fails on them). */
+const resourcesBackTo = (baseline: ReturnType<typeof pick>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 150; i++) {
+      const now = pick(resources())
+      if (now.ProcessWrap === baseline.ProcessWrap && now.PipeWrap === baseline.PipeWrap && now.TCPSocketWrap === baseline.TCPSocketWrap) return now
+      yield* Effect.sleep("20 millis")
+    }
+    return pick(resources())
+  })
 
 /** The handles a toolset could leak. */
 const pick = (counts: Record<string, number>) => ({
