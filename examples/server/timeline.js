@@ -253,10 +253,18 @@ const draw = () => {
     element.style.top = `${6 + bar.row * rowHeight}px`
     element.style.width = `${Math.max(3, x(bar.end ?? now()) - x(bar.start))}px`
     element.title = `${bar.name}: ${bar.status}${bar.reason ? ` (${bar.reason})` : ""}, ${Math.round((bar.end ?? now()) - bar.start)} ms`
-    element.innerHTML = `<span class="name"></span>${bar.reason ? `<span class="reason"></span>` : ""}`
-    element.querySelector(".name").textContent = bar.name
-    if (bar.reason) element.querySelector(".reason").textContent = bar.reason
-    for (const action of actionsOf(bar)) element.append(action)
+    // the contents are rebuilt only when they change: a button replaced or moved under the pointer between
+    // mouse down and up would lose the click (a running bar is drawn at every animation frame)
+    const label = `${bar.name}\n${bar.reason ?? ""}`
+    if (element.dataset.label !== label) {
+      element.dataset.label = label
+      element.innerHTML = `<span class="name"></span>${bar.reason ? `<span class="reason"></span>` : ""}`
+      element.querySelector(".name").textContent = bar.name
+      if (bar.reason) element.querySelector(".reason").textContent = bar.reason
+    }
+    const actions = actionsOf(bar)
+    for (const button of element.querySelectorAll("button.action")) if (!actions.includes(button)) button.remove()
+    for (const action of actions) if (action.parentElement !== element) element.append(action)
   }
   for (const lane of lanes.values()) {
     const marked = markers.some((marker) => marker.lane === lane)
