@@ -1,9 +1,9 @@
 import { defineConfig } from "vitest/config"
+import { sourceAliases } from "./scripts/source-aliases.mjs"
 import SummaryReporter from "./test/support/summary-reporter.js"
 
-// Tests run the packages from source: the `@effect-agents/source` export condition points each package at
-// `src/index.ts` (published builds resolve `types`/`import` in `dist/` instead; see docs/architecture.md).
-const conditions = ["@effect-agents/source", "module", "node", "development|production"]
+// Tests run the packages from source: each `@effect-agents/<name>` import is aliased to its `src/index.ts`
+// (published packages export only `dist/`; see docs/architecture.md).
 
 // Suites that run or wait on other processes (the typecheck, examples, the packed consumer, crash tests, MCP
 // servers, workers, the browser): each file in a fork of its own, several at once, beside the in-process suites.
@@ -19,8 +19,7 @@ const processes = [
 ]
 
 export default defineConfig({
-  resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: ["@effect-agents/source"] } },
+  resolve: { alias: sourceAliases },
   test: {
     testTimeout: 60_000,
     maxConcurrency: 2,

@@ -1,11 +1,12 @@
 // `npm run bench:peers`, step 1: install the peers' own dependencies (never the library's) the first time, then
-// bundle bench/peers/run.ts with the repository's packages from source (the `@effect-agents/source` condition), as
+// bundle bench/peers/run.ts with the repository's packages from source (scripts/source-aliases.mjs), as
 // the root `bench` script does. Step 2 runs the bundle (.bench/peers.mjs).
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { sourceAliases } from "../../scripts/source-aliases.mjs"
 
 const here = dirname(fileURLToPath(import.meta.url))
 if (!existsSync(join(here, "node_modules"))) {
@@ -18,7 +19,7 @@ await build({
   bundle: true,
   platform: "node",
   format: "esm",
-  conditions: ["@effect-agents/source"],
+  alias: sourceAliases,
   logLevel: "warning",
   // some of the peers' dependencies are CommonJS modules that `require` node's built-ins
   banner: { js: "import { createRequire as __createRequire } from \"node:module\"; const require = __createRequire(import.meta.url);" }

@@ -59,7 +59,7 @@ export interface Runner {
 export const runner = (env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync((): Runner => {
-      const child = spawn(process.execPath, ["--import", "tsx", "--conditions=@effect-agents/source", fixture], {
+      const child = spawn(process.execPath, ["--import", "tsx", fixture], {
         env: { ...process.env, ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })

@@ -80,7 +80,6 @@ describe("the packed packages in a fresh project", () => {
     for (const name of packages) {
       const manifest = JSON.parse(readFileSync(join(project, "node_modules", "@effect-agents", name, "package.json"), "utf8"))
       assert.deepStrictEqual(manifest.exports["."], {
-        "@effect-agents/source": "./src/index.ts",
         types: "./dist/index.d.ts",
         import: "./dist/index.js",
         default: "./dist/index.js"

@@ -13,6 +13,7 @@ import { execFile } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { sourceAliases } from "../../scripts/source-aliases.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const out = join(root, "node_modules", ".cache", "effect-agents-examples")
@@ -65,7 +66,7 @@ const compile = (file: string) =>
     platform: "node",
     format: "esm",
     target: "node20",
-    conditions: ["@effect-agents/source"],
+    alias: sourceAliases,
     plugins: [fromSource],
     sourcemap: "inline",
     logLevel: "silent"

@@ -39,7 +39,7 @@ const traced = (contents: boolean) => {
     run = new Promise((resolve, reject) =>
       execFile(
         join(root, "node_modules", ".bin", "tsx"),
-        ["--conditions=@effect-agents/source", join(here, "fixture", "otel-spans.ts"), ...(contents ? ["--contents"] : [])],
+        [join(here, "fixture", "otel-spans.ts"), ...(contents ? ["--contents"] : [])],
         { cwd: root, encoding: "utf8", timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
         (error, stdout, stderr) => error === null ? resolve(JSON.parse(stdout)) : reject(new Error(`${error.message}\n${stderr}`))
       )

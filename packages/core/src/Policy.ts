@@ -154,26 +154,21 @@ export const make = (options: Options = {}, base: Policy = defaults): Policy => 
   if (options.maxToolOutputChars !== undefined) {
     validate.positiveInteger(subject, "maxToolOutputChars", options.maxToolOutputChars)
   }
+  /** A duration option, validated, or the base policy's. */
+  const durationOf = <K extends "modelTimeout" | "runTimeout" | "approvalTimeout" | "guardrailTimeout">(name: K): Policy[K] =>
+    options[name] !== undefined ? validate.duration(subject, name, options[name]) as Policy[K] : base[name]
   return {
     maxTurns: options.maxTurns ?? base.maxTurns,
     maxHandoffs: options.maxHandoffs ?? base.maxHandoffs,
     toolFailure: options.toolFailure ?? base.toolFailure,
     toolConcurrency: options.toolConcurrency ?? base.toolConcurrency,
-    modelTimeout: options.modelTimeout !== undefined
-      ? validate.duration(subject, "modelTimeout", options.modelTimeout)
-      : base.modelTimeout,
+    modelTimeout: durationOf("modelTimeout"),
     modelRetry: options.modelRetry ?? base.modelRetry,
-    runTimeout: options.runTimeout !== undefined
-      ? validate.duration(subject, "runTimeout", options.runTimeout)
-      : base.runTimeout,
+    runTimeout: durationOf("runTimeout"),
     maxTokens: options.maxTokens ?? base.maxTokens,
     maxToolOutputChars: options.maxToolOutputChars ?? base.maxToolOutputChars,
-    approvalTimeout: options.approvalTimeout !== undefined
-      ? validate.duration(subject, "approvalTimeout", options.approvalTimeout)
-      : base.approvalTimeout,
+    approvalTimeout: durationOf("approvalTimeout"),
     maxOutputRetries: options.maxOutputRetries ?? base.maxOutputRetries,
-    guardrailTimeout: options.guardrailTimeout !== undefined
-      ? validate.duration(subject, "guardrailTimeout", options.guardrailTimeout)
-      : base.guardrailTimeout
+    guardrailTimeout: durationOf("guardrailTimeout")
   }
 }
