@@ -95,6 +95,30 @@ describe("approvals", () => {
       assert.strictEqual(result.text, "done")
     }).pipe(Effect.provide(script), Effect.provide(Approvals.layerMemory)))
 
+  it.effect("a denied call never calls its handler function, even one that acts before returning its Effect", () =>
+    Effect.gen(function*() {
+      const called: Array<string> = []
+      const eager = Tool.make("remove", {
+        description: "Deletes a file",
+        parameters: Path,
+        success: Schema.String,
+        needsApproval: true,
+        handler: ({ path }) => {
+          called.push(path)
+          return Effect.succeed(`removed ${path}`)
+        }
+      })
+      const agent = Agent.make({ name: "ops", instructions: "", tools: [eager] })
+      const { fiber } = yield* runDeciding(agent, 300, undefined)
+      assert.deepStrictEqual(called, [], "not called while the call waits")
+      const approvals = yield* Approvals.current
+      for (const { callId, runId } of yield* approvals.pending) yield* approvals.decide(runId, callId, { approve: false })
+      yield* TestClock.adjust(0)
+      const result = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(called, [])
+      assert.strictEqual(ofTag(result.events, "ToolCallFailed")[0]!.kind, "denied")
+    }).pipe(Effect.provide(script), Effect.provide(Approvals.layerMemory)))
+
   it.effect("no decision within approvalTimeout is a denial at exactly that instant", () =>
     Effect.gen(function*() {
       const { agent, ran } = yield* opsAgent({ approvalTimeout: "2 seconds" })

@@ -2,10 +2,10 @@
  * The tool-call group: the function calls of one model response run as one group, with
  * TaskGroup semantics (`fail-fast`) or gather semantics (`report`), answers in call order.
  */
-import { Agent, AgentError, AgentEvent, Content, Tool } from "@effect-agents/core"
+import { Agent, AgentError, AgentEvent, Content, Model, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Duration, Effect, Exit, Option, Ref, Schedule, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Ref, Schedule, Schema, Stream, Supervisor } from "effect"
 import { ofTag, runFor, streamFor } from "../support/agents.js"
 
 const NoArgs = Schema.Struct({})
@@ -451,4 +451,89 @@ describe("tool-call group: fibers", () => {
       ScriptedModel.callTools([{ name: "probe" }, { name: "probe" }]),
       ScriptedModel.text("ok")
     ]))))
+
+  /** Counts every fiber started under it. */
+  class StartCounter extends Supervisor.AbstractSupervisor<number> {
+    started = 0
+    get value() {
+      return Effect.sync(() => this.started)
+    }
+    override onStart() {
+      this.started++
+    }
+  }
+
+  /** `self` with the number of fibers started while it ran. */
+  const counted = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    Effect.suspend(() => {
+      const counter = new StartCounter()
+      return Effect.map(Effect.supervised(self, counter), (a) => [a, counter.started] as const)
+    })
+
+  const double = Tool.make("double", {
+    description: "Doubles a number",
+    parameters: Schema.Struct({ n: Schema.Number }),
+    success: Schema.Number,
+    handler: ({ n }) => Effect.succeed(2 * n)
+  })
+  const yielding = Tool.make("yielding", {
+    description: "Yields once, then answers",
+    parameters: NoArgs,
+    success: Schema.String,
+    handler: () => Effect.as(Effect.yieldNow(), "yielded")
+  })
+  const agent = Agent.make({ name: "math", instructions: "", tools: [double, yielding] })
+
+  it.effect("a model that answers at once and a pure tool call start no fiber at all", () =>
+    Effect.gen(function*() {
+      const [result, started] = yield* counted(Agent.run(agent, "go"))
+      assert.strictEqual(result.text, "4")
+      assert.strictEqual(started, 0)
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.callTools([{ name: "double", args: { n: 2 } }]),
+      ScriptedModel.text("4")
+    ]))))
+
+  it.effect("eight pure calls of one response start no fiber, and answer in call order", () =>
+    Effect.gen(function*() {
+      const [result, started] = yield* counted(Agent.run(agent, "go"))
+      assert.strictEqual(started, 0)
+      const succeeded = ofTag(result.events, "ToolCallSucceeded").map((e) => e.output)
+      assert.deepStrictEqual(succeeded, [0, 2, 4, 6, 8, 10, 12, 14])
+      const requests = yield* Effect.flatMap(ScriptedModel.ScriptedModel, (model) => model.requests)
+      const parts = requests[1]!.contents.at(-1)!.parts
+      assert.deepStrictEqual(parts.map((part) => part._tag === "FunctionResponse" ? part.output : undefined), [0, 2, 4, 6, 8, 10, 12, 14])
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.callTools(Array.from({ length: 8 }, (_, n) => ({ name: "double", args: { n } }))),
+      ScriptedModel.text("done")
+    ]))))
+
+  it.effect("among pure calls, only the call that waits gets a fiber of its own; the answers keep call order", () =>
+    Effect.gen(function*() {
+      const [result, started] = yield* counted(Agent.run(agent, "go"))
+      assert.strictEqual(started, 1)
+      assert.deepStrictEqual(ofTag(result.events, "ToolCallSucceeded").map((e) => e.output), [2, 6, "yielded"])
+      const requests = yield* Effect.flatMap(ScriptedModel.ScriptedModel, (model) => model.requests)
+      const parts = requests[1]!.contents.at(-1)!.parts
+      assert.deepStrictEqual(parts.map((part) => part._tag === "FunctionResponse" ? part.output : undefined), [2, "yielded", 6])
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.callTools([{ name: "double", args: { n: 1 } }, { name: "yielding" }, { name: "double", args: { n: 3 } }]),
+      ScriptedModel.text("done")
+    ]))))
+
+  it.effect("a model that throws as its call starts fails the run with that defect, as a dying call does", () =>
+    Effect.gen(function*() {
+      const broken: Model.Model.Service = {
+        generate: () =>
+          Effect.suspend(() => {
+            throw new Error("the wire broke")
+          }),
+        stream: () => Stream.die(new Error("unused"))
+      }
+      const exit = yield* Effect.exit(LeakCheck.check(Agent.run(agent, "go").pipe(Effect.provideService(Model.Model, broken))))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isSuccess(exit)) return
+      const defect = Cause.dieOption(exit.cause)
+      assert.isTrue(Option.isSome(defect) && defect.value instanceof Error && defect.value.message === "the wire broke", Cause.pretty(exit.cause))
+    }))
 })

@@ -119,6 +119,87 @@ const SlowNumber = Schema.transformOrFail(Schema.String, Schema.Number, {
   encode: (n) => Effect.as(Effect.sleep("10 millis"), String(n))
 })
 
+describe("tool arguments and results decode exactly as their Schema says", () => {
+  const Point = Schema.Struct({ x: Schema.Number, label: Schema.String, shown: Schema.Boolean })
+
+  /** Run one call of a tool with `parameters` and `success`, the handler returning `result`; what it received and what the model read. */
+  const callWith = <P extends Schema.Schema.Any, S extends Schema.Schema.Any>(
+    parameters: P,
+    success: S,
+    args: unknown,
+    result: unknown
+  ) =>
+    Effect.gen(function*() {
+      const received: Array<unknown> = []
+      const tool = Tool.make("probe", {
+        description: "Receives its arguments",
+        parameters: parameters as unknown as Schema.Schema<unknown, unknown>,
+        success: success as unknown as Schema.Schema<unknown, unknown>,
+        handler: (params) => Effect.sync(() => (received.push(params), result))
+      })
+      const agent = Agent.make({ name: "probe", instructions: "", tools: [tool] })
+      yield* Agent.run(agent, "go").pipe(Effect.provide(ScriptedModel.layer([
+        ScriptedModel.callTools([{ name: "probe", args: args as Record<string, unknown> }]),
+        ScriptedModel.text("done")
+      ])))
+      return received
+    })
+
+  it.effect("a Struct of plain fields gives the handler a new object with the declared fields in declaration order, and no other key", () =>
+    Effect.gen(function*() {
+      const args = { shown: true, extra: [1], label: "p", x: 1.5 }
+      const [params] = yield* callWith(Point, Schema.Number, args, 1)
+      assert.deepStrictEqual(params, Schema.decodeUnknownSync(Point)(args))
+      assert.deepStrictEqual(Object.keys(params as object), ["x", "label", "shown"])
+      assert.notStrictEqual(params, args)
+    }))
+
+  it.effect("an empty Struct gives the handler the arguments themselves, as Schema does", () =>
+    Effect.gen(function*() {
+      const args = { anything: 1 }
+      const [params] = yield* callWith(Schema.Struct({}), Schema.String, args, "ok")
+      assert.strictEqual(params, Schema.decodeUnknownSync(Schema.Struct({}))(args))
+    }))
+
+  it.effect("arguments a plain Struct refuses go back with Schema's own message: a missing field, a wrong type", () =>
+    Effect.gen(function*() {
+      for (const args of [{ x: 1, label: "p" }, { x: "1", label: "p", shown: false }, { x: 1, label: 2, shown: false }]) {
+        const tool = Tool.make("probe", { description: "", parameters: Point, handler: () => Effect.succeed("ran") })
+        const agent = Agent.make({ name: "probe", instructions: "", tools: [tool] })
+        const result = yield* Agent.run(agent, "go").pipe(Effect.provide(ScriptedModel.layer([
+          ScriptedModel.callTools([{ name: "probe", args }]),
+          ScriptedModel.text("done")
+        ])))
+        const failed = ofTag(result.events, "ToolCallFailed")[0]!
+        const issue = Schema.decodeUnknownEither(Point)(args)
+        assert.isTrue(issue._tag === "Left")
+        if (issue._tag !== "Left") return
+        assert.strictEqual(failed.error, `Invalid arguments for tool "probe": ${ParseResult.TreeFormatter.formatErrorSync(issue.left)}`)
+      }
+    }))
+
+  it.effect("a result its plain success Schema refuses is an invalid result with Schema's own message", () =>
+    Effect.gen(function*() {
+      const tool = Tool.make("probe", {
+        description: "",
+        parameters: Schema.Struct({}),
+        success: Schema.Number,
+        onFailure: "report",
+        handler: () => Effect.succeed("seven" as unknown as number)
+      })
+      const agent = Agent.make({ name: "probe", instructions: "", tools: [tool] })
+      const result = yield* Agent.run(agent, "go").pipe(Effect.provide(ScriptedModel.layer([
+        ScriptedModel.callTools([{ name: "probe" }]),
+        ScriptedModel.text("done")
+      ])))
+      const failed = ofTag(result.events, "ToolCallFailed")[0]!
+      assert.strictEqual(failed.kind, "invalid-result")
+      const issue = Schema.encodeUnknownEither(Schema.Number)("seven")
+      assert.isTrue(issue._tag === "Left")
+      if (issue._tag === "Left") assert.include(failed.error, ParseResult.TreeFormatter.formatErrorSync(issue.left))
+    }))
+})
+
 describe("tool schemas with asynchronous transformations", () => {
   const double = Tool.make("double", {
     description: "Doubles a number",

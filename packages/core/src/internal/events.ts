@@ -93,10 +93,11 @@ export const publishCall = <C extends EventClass>(
  */
 type Maker = new(tag: string, runId: string, agent: string, turn: number, timestamp: number) => any
 
-const makers = new WeakMap<EventClass, Maker>()
+/** Where an event class keeps its maker (a property of the class: one load, where a `WeakMap` costs a lookup per event). */
+const makerKey: unique symbol = Symbol.for("effect-agents/internal/events/maker")
 
-const makerOf = (Class: EventClass): Maker => {
-  let maker = makers.get(Class)
+const makerOf = (Class: EventClass & { [makerKey]?: Maker }): Maker => {
+  let maker = Class[makerKey]
   if (maker === undefined) {
     maker = function(this: any, tag: string, runId: string, agent: string, turn: number, timestamp: number) {
       this._tag = tag
@@ -106,7 +107,7 @@ const makerOf = (Class: EventClass): Maker => {
       this.timestamp = timestamp
     } as unknown as Maker
     maker.prototype = Class.prototype
-    makers.set(Class, maker)
+    Object.defineProperty(Class, makerKey, { value: maker })
   }
   return maker
 }

@@ -84,48 +84,105 @@ export const timeoutFail = <A, E, R, E2>(
   // already done (a cached answer, `Effect.succeed`): no fiber, no timer
   Exit.isExit(self) ? self : Effect.uninterruptibleMask((restore) =>
     Effect.withFiberRuntime<A, E | E2, R>((parent, status) => {
-      const runtime = runtimeOf<R>(parent, status.runtimeFlags)
-      const child = Runtime.runFork(runtime, restore(self))
-      const join = options?.join !== false
-      const joined = (exit: Exit.Exit<A, E>): Effect.Effect<A, E> =>
-        join && exit._tag === "Success" ? Effect.zipRight(inherit(child, status.runtimeFlags), exit) : exit
-      const done = child.unsafePoll()
-      if (done !== null) return joined(done)
-      /** Interrupt the child and fail with `first`, then what the child raised besides its interruption. */
-      const stop = (first: Cause.Cause<E | E2>) =>
-        Effect.flatMap(Fiber.interrupt(child), (exit) =>
-          Effect.failCause(Exit.isFailure(exit) ? sequential(first, withoutInterruptions(exit.cause)) : first))
-      let timer: Timer | undefined
-      /** The child's exit, or `undefined` when the timer fired first. */
-      const first = Effect.async<Exit.Exit<A, E> | undefined>((resume) => {
-        const observer = (exit: Exit.Exit<A, E>) => {
-          timer!.cancel()
-          resume(Effect.succeed(exit))
-        }
-        // the child is suspended: it cannot end before the timer is armed; the timer can fire at once (a zero
-        // duration on another clock), so the observer is in place first
-        child.addObserver(observer)
-        timer = armTimer(parent, runtime, duration, () => {
-          child.removeObserver(observer)
-          resume(Effect.succeed(undefined))
-        })
-        return Effect.suspend(() => {
-          child.removeObserver(observer)
-          timer!.cancel()
-          return timer!.settled ?? Effect.void
-        })
-      })
-      return Effect.matchCauseEffect(restore(first), {
-        onSuccess: (exit): Effect.Effect<A, E | E2> =>
-          exit === undefined
-            ? stop(Cause.fail(onTimeout()))
-            : timer!.settled === undefined
-            ? joined(exit)
-            : Effect.zipRight(timer!.settled, joined(exit)),
-        onFailure: stop
-      })
+      // done as soon as it starts (`Effect.suspend(() => Effect.succeed(…))`, a scripted answer): no
+      // fiber either. Otherwise what has started goes on in the child at once, in this same step, so
+      // that no interruption can come between the two.
+      const started = settle(self)
+      return isDone(started) ? started : raced(parent, status.runtimeFlags, restore, started, duration, onTimeout, options?.join !== false)
     })
   )
+
+/**
+ * The leading steps of `self` that are plain code (`Effect.suspend`, `Effect.gen` up to its first
+ * `yield*`, `Effect.sync`) evaluated now, in the caller's stack, as the fiber about to run `self`
+ * would evaluate them first: the result is an `Exit` when `self` is done as soon as it starts, the
+ * rest of `self` otherwise. Nothing a fiber does differs for such steps: they are synchronous and
+ * see no fiber (their code runs inside the caller's tracer context, which a child inherits). Code
+ * that throws is handed back as an effect throwing it again, so that the fiber that runs the rest
+ * reports the throw exactly as it reports any other (`Effect.die`, an `InterruptedException`…).
+ *
+ * This reads the shape of Effect 3's primitives (`_op` "Commit" with `commit`, "Sync" with its
+ * thunk), as the fiber's run loop does; any other effect is returned as it is. The test
+ * "a model that answers at once runs in no fiber" fails if that shape ever changes.
+ *
+ * @internal
+ */
+export const settle = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  let effect = self as Effect.Effect<A, E, R> & { readonly _op?: unknown; readonly commit?: unknown; readonly effect_instruction_i0?: unknown }
+  // a bound on the layers read, so that an effect whose `commit` returns itself cannot loop
+  for (let layers = 0; layers < 64 && !Exit.isExit(effect); layers++) {
+    const step = effect
+    try {
+      if (step._op === "Commit" && typeof step.commit === "function") effect = step.commit()
+      else if (step._op === "Sync" && typeof step.effect_instruction_i0 === "function") effect = Exit.succeed(step.effect_instruction_i0()) as never
+      else break
+    } catch (thrown) {
+      return Effect.suspend(() => {
+        throw thrown
+      })
+    }
+  }
+  return effect
+}
+
+/**
+ * Whether an effect is done: an `Exit` (`Effect.succeed`, `Effect.fail`, a {@link settle}d effect
+ * done as soon as it started).
+ *
+ * @internal
+ */
+export const isDone = <A, E, R>(effect: Effect.Effect<A, E, R>): effect is Exit.Exit<A, E> => Exit.isExit(effect)
+
+/** {@link timeoutFail} once `self` has started and is not done: the child, the timer and the wait. */
+const raced = <A, E, R, E2>(
+  parent: Fiber.RuntimeFiber<unknown, unknown>,
+  flags: RuntimeFlags.RuntimeFlags,
+  restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>,
+  self: Effect.Effect<A, E, R>,
+  duration: Duration.Duration,
+  onTimeout: () => E2,
+  join: boolean
+): Effect.Effect<A, E | E2, R> => {
+  const runtime = runtimeOf<R>(parent, flags)
+  const child = Runtime.runFork(runtime, restore(self))
+  const joined = (exit: Exit.Exit<A, E>): Effect.Effect<A, E> =>
+    join && exit._tag === "Success" ? Effect.zipRight(inherit(child, flags), exit) : exit
+  const done = child.unsafePoll()
+  if (done !== null) return joined(done)
+  /** Interrupt the child and fail with `first`, then what the child raised besides its interruption. */
+  const stop = (first: Cause.Cause<E | E2>) =>
+    Effect.flatMap(Fiber.interrupt(child), (exit) =>
+      Effect.failCause(Exit.isFailure(exit) ? sequential(first, withoutInterruptions(exit.cause)) : first))
+  let timer: Timer | undefined
+  /** The child's exit, or `undefined` when the timer fired first. */
+  const first = Effect.async<Exit.Exit<A, E> | undefined>((resume) => {
+    const observer = (exit: Exit.Exit<A, E>) => {
+      timer!.cancel()
+      resume(Effect.succeed(exit))
+    }
+    // the child is suspended: it cannot end before the timer is armed; the timer can fire at once (a zero
+    // duration on another clock), so the observer is in place first
+    child.addObserver(observer)
+    timer = armTimer(parent, runtime, duration, () => {
+      child.removeObserver(observer)
+      resume(Effect.succeed(undefined))
+    })
+    return Effect.suspend(() => {
+      child.removeObserver(observer)
+      timer!.cancel()
+      return timer!.settled ?? Effect.void
+    })
+  })
+  return Effect.matchCauseEffect(restore(first), {
+    onSuccess: (exit): Effect.Effect<A, E | E2> =>
+      exit === undefined
+        ? stop(Cause.fail(onTimeout()))
+        : timer!.settled === undefined
+        ? joined(exit)
+        : Effect.zipRight(timer!.settled, joined(exit)),
+    onFailure: stop
+  })
+}
 
 /**
  * A timer armed by {@link armTimer}: `cancel` stops it (once fired, nothing); `settled`, when
@@ -178,10 +235,12 @@ const maxTimerMillis = 2 ** 31 - 1
 
 /**
  * `Effect.forEach(items, f, { concurrency })` with fail-fast TaskGroup semantics, for the hot
- * path: at most `concurrency` child fibers (workers), each started immediately, take the items
- * in order. A worker takes the next item as soon as it is done with one, and a worker starts
- * only while items remain: items that complete in process all run in the first worker, items
- * that wait each get a worker of their own, up to `concurrency`.
+ * path. The caller starts the items in order, in plain code ({@link settle}), while fewer than
+ * `concurrency` are running: an item done as soon as it starts (a pure tool) needs no fiber at
+ * all; an item that waits goes on in a child fiber of its own (a worker), started at once. Once
+ * `concurrency` workers run, the caller stops taking items, and each worker takes the next item
+ * left as soon as it is done with one. So a group of pure items runs in no fiber, and items that
+ * wait each get a worker, up to `concurrency`.
  *
  * The first item that does not succeed stops the group: no further item starts and every
  * running sibling is interrupted at that instant (its finalizers run). The effect ends when
@@ -208,75 +267,98 @@ export const forEachConcurrent = <A, B, E, R>(
   concurrency: number | "unbounded",
   onStopped: (item: A, index: number) => void
 ): Effect.Effect<Array<B>, E, R> =>
-  Effect.withFiberRuntime<Array<B>, E, R>((parent, status) => {
-    const runtime = runtimeOf<R>(parent, status.runtimeFlags)
-    const parentId = parent.id()
-    const n = items.length
-    const results = new Array<B>(n)
-    const live = new Set<Fiber.RuntimeFiber<void, E>>()
-    const ended: Array<Fiber.RuntimeFiber<void, E>> = []
-    let next = 0
-    let starting = true
-    let stopped = false
-    /** What the workers raised, without the interruptions the group caused. */
-    let raised: Cause.Cause<E> = Cause.empty
-    /** Called when the last worker has ended (while someone waits for it). */
-    let onEmpty: (() => void) | undefined
+  // items start inside an uninterruptible region, and one that waits goes on in its worker in the
+  // same step: no interruption can come between an item's start and the worker that runs it
+  Effect.uninterruptibleMask((restore) =>
+    Effect.withFiberRuntime<Array<B>, E, R>((parent, status) => {
+      // built for the first worker: items done as soon as they start need none
+      let runtime: Runtime.Runtime<R> | undefined
+      const parentId = parent.id()
+      const n = items.length
+      const results = new Array<B>(n)
+      const live = new Set<Fiber.RuntimeFiber<void, E>>()
+      const ended: Array<Fiber.RuntimeFiber<void, E>> = []
+      let next = 0
+      let starting = true
+      let stopped = false
+      /** What the items raised, without the interruptions the group caused. */
+      let raised: Cause.Cause<E> = Cause.empty
+      /** Called when the last worker has ended (while someone waits for it). */
+      let onEmpty: (() => void) | undefined
 
-    /** No further item starts (each is handed to `onStopped`); every running worker is interrupted. */
-    const stop = () => {
-      if (stopped) return
-      stopped = true
-      for (; next < n; next++) onStopped(items[next]!, next)
-      for (const worker of live) worker.unsafeInterruptAsFork(parentId)
-    }
-    const work: Effect.Effect<void, E, R> = Effect.suspend(() => {
-      if (stopped || next >= n) return Effect.void
-      const i = next++
-      return Effect.flatMap(f(items[i]!, i), (b) => {
-        results[i] = b
-        return work
-      })
-    })
-    const onExit = (worker: Fiber.RuntimeFiber<void, E>) => (exit: Exit.Exit<void, E>) => {
-      live.delete(worker)
-      ended.push(worker)
-      if (exit._tag === "Failure") {
-        raised = parallel(raised, withoutInterruptions(exit.cause))
-        stop()
+      /** No further item starts (each is handed to `onStopped`); every running worker is interrupted. */
+      const stop = () => {
+        if (stopped) return
+        stopped = true
+        for (; next < n; next++) onStopped(items[next]!, next)
+        for (const worker of live) worker.unsafeInterruptAsFork(parentId)
       }
-      if (!starting && live.size === 0) onEmpty?.()
-    }
-    const workers = Math.min(n, concurrency === "unbounded" ? n : Math.max(1, concurrency))
-    // a worker that found every item taken would end at once: none is started then
-    for (let w = 0; w < workers && !stopped && next < n; w++) {
-      const worker = Runtime.runFork(runtime, work)
-      live.add(worker)
-      worker.addObserver(onExit(worker))
-    }
-    starting = false
+      const work: Effect.Effect<void, E, R> = Effect.suspend(() => {
+        if (stopped || next >= n) return Effect.void
+        const i = next++
+        return Effect.flatMap(f(items[i]!, i), (b) => {
+          results[i] = b
+          return work
+        })
+      })
+      const onExit = (worker: Fiber.RuntimeFiber<void, E>) => (exit: Exit.Exit<void, E>) => {
+        live.delete(worker)
+        ended.push(worker)
+        if (exit._tag === "Failure") {
+          raised = parallel(raised, withoutInterruptions(exit.cause))
+          stop()
+        }
+        if (!starting && live.size === 0) onEmpty?.()
+      }
+      const workers = concurrency === "unbounded" ? n : Math.max(1, concurrency)
+      // the caller takes the items itself while a worker could: an item done as soon as it starts
+      // (a pure tool) needs no fiber; one that waits goes on in a worker of its own, which then takes
+      // the items left once the caller has stopped taking them
+      while (!stopped && next < n && live.size < workers) {
+        const i = next++
+        const started = settle(f(items[i]!, i))
+        if (isDone(started)) {
+          if (started._tag === "Success") {
+            results[i] = started.value
+          } else {
+            raised = parallel(raised, withoutInterruptions(started.cause))
+            stop()
+          }
+          continue
+        }
+        const worker = Runtime.runFork(
+          runtime ??= runtimeOf<R>(parent, status.runtimeFlags),
+          restore(Effect.flatMap(started, (b) => {
+            results[i] = b
+            return work
+          }))
+        )
+        live.add(worker)
+        worker.addObserver(onExit(worker))
+      }
+      starting = false
 
-    const allEnded = Effect.async<void>((resume) => {
-      if (live.size === 0) return resume(Effect.void)
-      onEmpty = () => resume(Effect.void)
-    })
-    const outcome = (): Effect.Effect<Array<B>, E> => {
-      if (stopped) return Effect.failCause(raised)
-      let joined: Effect.Effect<void> = Effect.void
-      for (const worker of ended) joined = Effect.zipRight(joined, inherit(worker, status.runtimeFlags))
-      return Effect.as(joined, results)
-    }
-    if (live.size === 0) return outcome()
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.matchCauseEffect(restore(allEnded), {
+      const outcome = (): Effect.Effect<Array<B>, E> => {
+        if (stopped) return Exit.failCause(raised)
+        if (ended.length === 0) return Exit.succeed(results)
+        let joined: Effect.Effect<void> = Effect.void
+        for (const worker of ended) joined = Effect.zipRight(joined, inherit(worker, status.runtimeFlags))
+        return Effect.as(joined, results)
+      }
+      if (live.size === 0) return outcome()
+      const allEnded = Effect.async<void>((resume) => {
+        if (live.size === 0) return resume(Effect.void)
+        onEmpty = () => resume(Effect.void)
+      })
+      return Effect.matchCauseEffect(restore(allEnded), {
         onSuccess: outcome,
         onFailure: (interruption) => {
           stop()
           return Effect.zipRight(allEnded, Effect.suspend(() => Effect.failCause(sequential(interruption, raised))))
         }
       })
-    )
-  })
+    })
+  )
 
 let nativeTracer: Tracer.Tracer | undefined
 

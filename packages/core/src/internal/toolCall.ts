@@ -10,8 +10,8 @@ import { type FunctionCallPart, type FunctionResponsePart, type InlineData, isTo
 import type * as Tool from "../Tool.js"
 import { isForbidden, type Runnable } from "./compile.js"
 import { publishCall, type TurnContext } from "./events.js"
-import { timeoutFail } from "./fiber.js"
-import { guardCall, type Stop } from "./guardrail.js"
+import { isDone, settle, timeoutFail } from "./fiber.js"
+import { guardCall, type Stop, type ToolGuards } from "./guardrail.js"
 import { json, spanEvent } from "./tracing.js"
 
 /**
@@ -287,6 +287,75 @@ const findUnsendable = (value: unknown, ancestors: Array<object>): { readonly wh
  * ends as interrupted. A handler that was interrupted while its fiber was not (it interrupted
  * itself, or something else did) is a call cancelled on its own.
  */
+/**
+ * The handler of `call` and its resources are done, its result encoded: answer the model, or fail
+ * the group under `fail-fast`, after publishing the call's terminal event.
+ */
+const answer = (
+  ctx: TurnContext,
+  group: Group,
+  call: FunctionCallPart,
+  tool: Tool.Any,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<FunctionResponsePart, CallFailure> => {
+  if (Exit.isSuccess(exit)) {
+    // a result with media (`Content.toolOutput`): its output as any result, its parts as data
+    const media = isToolOutput(exit.value) ? exit.value : undefined
+    const output = media === undefined ? exit.value : media.output
+    const problem = unsendable(output) ?? (media === undefined ? undefined : partsProblem(media.parts))
+    if (problem !== undefined) {
+      const invalid = new ToolResultInvalid({ tool: tool.name, callId: call.id, detail: problem, problem: "json" })
+      return answer(ctx, group, call, tool, Exit.fail(invalid))
+    }
+    publishCall(ctx, call, Event.ToolCallSucceeded, { output })
+    const response = functionResponse(call, output, false, ctx.policy.maxToolOutputChars)
+    return Effect.succeed(media === undefined || media.parts.length === 0 ? response : { ...response, parts: media.parts })
+  }
+  if (Cause.isInterruptedOnly(exit.cause)) {
+    // cancelled on its own: not a failure of the group, whatever the policy
+    publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "cancelled" })
+    return tracedEnd(
+      ctx,
+      "cancelled",
+      Effect.succeed(errorResponse(ctx, call, `Tool "${call.name}" (call ${call.id}) was cancelled before it finished; it has no result.`))
+    )
+  }
+  const failure = Cause.failureOption(exit.cause)
+  let message: string
+  const timedOut = failure._tag === "Some" && failure.value instanceof ToolTimeout
+  // a durable run's unknown outcome is always the model's to read: nothing failed that a retry could fix
+  const failsGroup = (tool.onFailure ?? ctx.policy.toolFailure) === "fail-fast" &&
+    !(failure._tag === "Some" && failure.value instanceof ToolOutcomeUnknown)
+  if (timedOut) {
+    message = failure.value.message
+    publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "timeout" })
+  } else {
+    const kind = failure._tag === "None"
+      ? "defect"
+      : failure.value instanceof ToolResultInvalid
+      ? "invalid-result"
+      : failure.value instanceof GuardrailTripped
+      ? "blocked"
+      : "failure"
+    message = failure._tag === "None" ? crashMessage(tool, exit.cause) : describeError(failure.value)
+    publishCall(ctx, call, Event.ToolCallFailed, { kind, error: message, reported: !failsGroup })
+  }
+  let outcome: Effect.Effect<FunctionResponsePart, CallFailure>
+  if (failsGroup) {
+    group.failed = true
+    outcome = Effect.fail(new CallFailure(call.name, call.id, exit.cause))
+    if (ctx.state.traced) {
+      outcome = Effect.zipRight(
+        Effect.annotateCurrentSpan("error.type", failure._tag === "Some" ? tagOf(failure.value) : "defect"),
+        outcome
+      )
+    }
+  } else {
+    outcome = Effect.succeed(errorResponse(ctx, call, message))
+  }
+  return timedOut ? tracedEnd(ctx, "timeout", outcome) : outcome
+}
+
 const invoke = (
   ctx: TurnContext,
   group: Group,
@@ -295,65 +364,48 @@ const invoke = (
   params: unknown
 ): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
   const tool = runnable.tool
-  const failFast = (tool.onFailure ?? ctx.policy.toolFailure) === "fail-fast"
-
-  /** The handler and its resources are done, its result encoded: answer the model, or fail the group under `fail-fast`. */
-  const ended = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<FunctionResponsePart, CallFailure> => {
-    if (Exit.isSuccess(exit)) {
-      // a result with media (`Content.toolOutput`): its output as any result, its parts as data
-      const media = isToolOutput(exit.value) ? exit.value : undefined
-      const output = media === undefined ? exit.value : media.output
-      const problem = unsendable(output) ?? (media === undefined ? undefined : partsProblem(media.parts))
-      if (problem !== undefined) {
-        return ended(Exit.fail(new ToolResultInvalid({ tool: tool.name, callId: call.id, detail: problem, problem: "json" })))
-      }
-      publishCall(ctx, call, Event.ToolCallSucceeded, { output })
-      const response = functionResponse(call, output, false, ctx.policy.maxToolOutputChars)
-      return Effect.succeed(media === undefined || media.parts.length === 0 ? response : { ...response, parts: media.parts })
-    }
-    if (Cause.isInterruptedOnly(exit.cause)) {
-      // cancelled on its own: not a failure of the group, whatever the policy
-      publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "cancelled" })
-      return tracedEnd(
-        ctx,
-        "cancelled",
-        Effect.succeed(errorResponse(ctx, call, `Tool "${call.name}" (call ${call.id}) was cancelled before it finished; it has no result.`))
-      )
-    }
-    const failure = Cause.failureOption(exit.cause)
-    let message: string
-    const timedOut = failure._tag === "Some" && failure.value instanceof ToolTimeout
-    // a durable run's unknown outcome is always the model's to read: nothing failed that a retry could fix
-    const failsGroup = failFast && !(failure._tag === "Some" && failure.value instanceof ToolOutcomeUnknown)
-    if (timedOut) {
-      message = failure.value.message
-      publishCall(ctx, call, Event.ToolCallInterrupted, { reason: "timeout" })
-    } else {
-      const kind = failure._tag === "None"
-        ? "defect"
-        : failure.value instanceof ToolResultInvalid
-        ? "invalid-result"
-        : failure.value instanceof GuardrailTripped
-        ? "blocked"
-        : "failure"
-      message = failure._tag === "None" ? crashMessage(tool, exit.cause) : describeError(failure.value)
-      publishCall(ctx, call, Event.ToolCallFailed, { kind, error: message, reported: !failsGroup })
-    }
-    let outcome: Effect.Effect<FunctionResponsePart, CallFailure>
-    if (failsGroup) {
-      group.failed = true
-      outcome = Effect.fail(new CallFailure(call.name, call.id, exit.cause))
-      if (ctx.state.traced) {
-        outcome = Effect.zipRight(
-          Effect.annotateCurrentSpan("error.type", failure._tag === "Some" ? tagOf(failure.value) : "defect"),
-          outcome
-        )
-      }
-    } else {
-      outcome = Effect.succeed(errorResponse(ctx, call, message))
-    }
-    return timedOut ? tracedEnd(ctx, "timeout", outcome) : outcome
+  const guards = ctx.compiled.guards?.tools.get(tool.name)
+  if (tool.needsApproval !== undefined || tool.scoped || (guards !== undefined && guards.before.length + guards.after.length > 0)) {
+    return guarded(ctx, group, call, runnable, params, guards, undefined)
   }
+  // nothing in the way and a handler done as soon as it starts (a pure tool): answered now, in plain code
+  const handler = settle(executeTool(ctx, tool, params, call))
+  if (isDone(handler)) {
+    const now = Exit.isFailure(handler) ? answer(ctx, group, call, tool, handler) : encodedNow(ctx, group, call, runnable, handler.value)
+    if (now !== undefined) return now
+  }
+  return guarded(ctx, group, call, runnable, params, guards, handler)
+}
+
+/** A result encoded for the model and answered, or `undefined` when its schema transforms asynchronously. */
+const encodedNow = (
+  ctx: TurnContext,
+  group: Group,
+  call: FunctionCallPart,
+  runnable: Runnable,
+  value: unknown
+): Effect.Effect<FunctionResponsePart, CallFailure> | undefined => {
+  const result = runnable.encode(value)
+  if (result._tag === "Right") return answer(ctx, group, call, runnable.tool, Exit.succeed(result.right))
+  if (!isForbidden(result.left)) return answer(ctx, group, call, runnable.tool, Exit.fail(runnable.invalidResult(result.left, call.id)))
+  return undefined
+}
+
+/**
+ * {@link invoke} with its approval and tool guardrails, or a handler that waits: `started` is the
+ * handler when it has started already.
+ */
+const guarded = (
+  ctx: TurnContext,
+  group: Group,
+  call: FunctionCallPart,
+  runnable: Runnable,
+  params: unknown,
+  guards: ToolGuards | undefined,
+  started: Effect.Effect<unknown, unknown, any> | undefined
+): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
+  const tool = runnable.tool
+  const ended = (exit: Exit.Exit<unknown, unknown>) => answer(ctx, group, call, tool, exit)
 
   /** The call's fiber was interrupted: the call ends as interrupted and the interruption goes on. */
   const interrupted = (cause: Cause.Cause<unknown>): Effect.Effect<never> => {
@@ -365,29 +417,37 @@ const invoke = (
   const stopped = (stop: Stop, moment: "before" | "after"): Effect.Effect<FunctionResponsePart, CallFailure> =>
     stop.verdict._tag === "Reject" ? Effect.succeed(blocked(ctx, call, stop, moment)) : ended(Exit.fail(stop.tripped()))
 
-  const guards = ctx.compiled.guards?.tools.get(tool.name)
-  // a retried handler is scoped per attempt instead (see `executeTool`)
-  const handler = tool.scoped && tool.retry === undefined
-    ? Effect.scoped(executeTool(ctx, tool, params, call))
-    : executeTool(ctx, tool, params, call)
-  const run = Effect.uninterruptibleMask((restore) => {
+  const afterGuards = guards !== undefined && guards.after.length > 0
+
+  /** The handler starts (only now: once approved and passed by the `before` guardrails), then its outcome is answered. */
+  const run = (): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
+    // a retried handler is scoped per attempt instead (see `executeTool`)
+    const handler = started ?? settle(
+      tool.scoped && tool.retry === undefined ? Effect.scoped(executeTool(ctx, tool, params, call)) : executeTool(ctx, tool, params, call)
+    )
+    // done as soon as it started (a pure handler): its outcome is read now, in plain code
+    if (started === undefined && isDone(handler) && (Exit.isFailure(handler) || !afterGuards)) {
+      const now = Exit.isFailure(handler) ? ended(handler) : encodedNow(ctx, group, call, runnable, handler.value)
+      if (now !== undefined) return now
+    }
+    return waited(handler)
+  }
+
+  /** The handler's outcome read as an effect: it waits, or its `after` guardrails or its encoding do. */
+  const waited = (handler: Effect.Effect<unknown, unknown, any>) => Effect.uninterruptibleMask((restore) => {
     /** Encode a result for the model; a schema with asynchronous transformations is run interruptibly. */
-    const encoded = (value: unknown): Effect.Effect<FunctionResponsePart, CallFailure> => {
-      const result = runnable.encode(value)
-      if (result._tag === "Right") return ended(Exit.succeed(result.right))
-      if (!isForbidden(result.left)) return ended(Exit.fail(runnable.invalidResult(result.left, call.id)))
-      return Effect.matchCauseEffect(
+    const encoded = (value: unknown): Effect.Effect<FunctionResponsePart, CallFailure> =>
+      encodedNow(ctx, group, call, runnable, value) ?? Effect.matchCauseEffect(
         restore(Effect.exit(Effect.mapError(tool.encodeResult(value), (error) => runnable.invalidResult(error.issue, call.id)))),
         { onSuccess: ended, onFailure: interrupted }
       )
-    }
     return Effect.matchCauseEffect(restore(Effect.exit(handler)), {
       onFailure: interrupted,
       onSuccess: (exit) => {
         if (Exit.isFailure(exit)) return ended(exit)
-        if (guards === undefined || guards.after.length === 0) return encoded(exit.value)
+        if (!afterGuards) return encoded(exit.value)
         // the `after` guardrails see the result before the model does
-        return Effect.matchCauseEffect(restore(Effect.exit(guardCall(ctx, guards.after, "after", call, params, exit.value))), {
+        return Effect.matchCauseEffect(restore(Effect.exit(guardCall(ctx, guards!.after, "after", call, params, exit.value))), {
           onFailure: interrupted,
           onSuccess: (checked) =>
             Exit.isFailure(checked)
@@ -399,17 +459,18 @@ const invoke = (
       }
     })
   })
-  const approved = tool.needsApproval === undefined || !needsApproval(tool, params) ? run : Effect.flatMap(
-    Effect.onInterrupt(approval(ctx, call), () => Effect.sync(() => publishInterrupted(ctx, group, call))),
-    (decision) => decision.approve ? run : Effect.succeed(denied(ctx, call, decision.reason))
-  )
-  if (guards === undefined || guards.before.length === 0) return approved
+  const approved = (): Effect.Effect<FunctionResponsePart, CallFailure, any> =>
+    tool.needsApproval === undefined || !needsApproval(tool, params) ? run() : Effect.flatMap(
+      Effect.onInterrupt(approval(ctx, call), () => Effect.sync(() => publishInterrupted(ctx, group, call))),
+      (decision) => decision.approve ? run() : Effect.succeed(denied(ctx, call, decision.reason))
+    )
+  if (guards === undefined || guards.before.length === 0) return approved()
   return Effect.flatMap(
     Effect.onInterrupt(
       Effect.exit(guardCall(ctx, guards.before, "before", call, params)),
       () => Effect.sync(() => publishInterrupted(ctx, group, call))
     ),
-    (checked) => Exit.isFailure(checked) ? ended(checked) : checked.value === undefined ? approved : stopped(checked.value, "before")
+    (checked) => Exit.isFailure(checked) ? ended(checked) : checked.value === undefined ? approved() : stopped(checked.value, "before")
   )
 }
 

@@ -6,14 +6,15 @@ import * as Event from "../AgentEvent.js"
 import type { FunctionCallPart, FunctionResponsePart } from "../Content.js"
 import { interruptionsOf, parallel, sequential, withoutInterruptions } from "./cause.js"
 import { publishCall, type TurnContext } from "./events.js"
-import { forEachConcurrent } from "./fiber.js"
+import { forEachConcurrent, isDone } from "./fiber.js"
 import { CallFailure, functionResponse, type Group, publishInterrupted, runCall } from "./toolCall.js"
 
 /**
  * The tool-call group: the function calls of one model response, run with TaskGroup semantics.
  *
- * - The calls run concurrently, at most `policy.toolConcurrency` at once. One call runs in the
- *   turn's own fiber (no fiber is forked for it); several run in worker fibers
+ * - The calls run concurrently, at most `policy.toolConcurrency` at once. A call done as soon as
+ *   it starts (a pure tool) runs in the turn's own fiber, in plain code. A single call that waits
+ *   runs in the turn's own fiber too; several run each in a worker fiber of its own
  *   (`forEachConcurrent`).
  * - Under `fail-fast` the first call that fails stops the group: every running sibling is
  *   interrupted at that instant (its finalizers run), and every call not begun yet starts and
@@ -58,9 +59,15 @@ export const toolGroup = <A>(
     publishCall(ctx, call, Event.ToolCallStarted, { args: call.args })
     publishInterrupted(ctx, group, call)
   }
-  const all = calls.length === 1
-    ? Effect.map(one(calls[0]!), (response) => [response])
-    : forEachConcurrent(calls, one, ctx.policy.toolConcurrency, stopped)
+  let all: Effect.Effect<ReadonlyArray<FunctionResponsePart>, CallFailure, any>
+  if (calls.length === 1) {
+    const only = one(calls[0]!)
+    // answered as soon as it started (a pure tool): the next turn follows in plain code
+    if (isDone(only) && only._tag === "Success") return then({ responses: [only.value], handoff: transfer })
+    all = Effect.map(only, (response) => [response])
+  } else {
+    all = forEachConcurrent(calls, one, ctx.policy.toolConcurrency, stopped)
+  }
   // the failure is read uninterruptibly: when the run is interrupted at the instant a call fails,
   // an interruptible handler would be skipped and the failure dropped
   return Effect.flatMap(
