@@ -3,7 +3,7 @@
  * hand-written Promise loop, each running the zero-latency shapes and the real-latency
  * conversation. `bench/peers` adds the peers and the Effect 4 floor beside them.
  */
-import { Agent, Model, Tool } from "@effect-agents/core"
+import { Agent, AgentError, Model, Tool } from "@effect-agents/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -94,12 +94,24 @@ const fakeModel = (generate: Model.Model.Service["generate"]): Model.Model.Servi
 })
 
 const modelWaits = range(3).map((turn) => Effect.as(Effect.sleep(modelMillis), response(partsAt(turn))))
+const modelAnswers = range(3).map((turn) => response(partsAt(turn)))
 
-/** effect-agents' real-latency conversations, run with `options` (`{ events: false }`: no events built). */
-const agentsAtLatency = (options?: Agent.RunOptions): RealLatency => ({
+const unavailable = (cause: unknown) => new AgentError.ModelUnavailable({ detail: String(cause) })
+
+/**
+ * effect-agents' real-latency conversations, run with `options` (`{ events: false }`: no events
+ * built). `kind`: `"promise"` is a model made as the Gemini layer makes it (`Model.fromPromise`),
+ * waiting as the peers' fake models and the Promise loop do; `"effect"` waits with `Effect.sleep`,
+ * a model written in Effect (its timeout needs a fiber per call).
+ */
+const agentsAtLatency = (options: Agent.RunOptions | undefined, kind: "promise" | "effect"): RealLatency => ({
   conversations: (n, done, hold) => {
     const model = fakeModel((request) => {
       const turn = turnOf(request.contents)
+      if (kind === "promise") {
+        // the same wait as the peers' fake models and the Promise loop
+        return Model.fromPromise(() => modelWait(turn, hold).then(() => modelAnswers[turn]!), unavailable)
+      }
       return hold !== undefined && turn === holdTurn
         ? Effect.zipRight(Effect.sync(() => hold.holding++), Effect.as(Effect.promise(() => hold.opened), response(partsAt(turn))))
         : modelWaits[turn]!
@@ -132,7 +144,7 @@ function agentsAtZeroLatency(options?: Agent.RunOptions): ZeroLatency {
 const effectAgents: System = {
   key: "effect-agents",
   name: "effect-agents",
-  realLatency: agentsAtLatency(),
+  realLatency: agentsAtLatency(undefined, "promise"),
   zeroLatency: agentsAtZeroLatency()
 }
 
@@ -140,8 +152,16 @@ const effectAgents: System = {
 const effectAgentsQuiet: System = {
   key: "effect-agents-quiet",
   name: "effect-agents, events: false",
-  realLatency: agentsAtLatency({ events: false }),
+  realLatency: agentsAtLatency({ events: false }, "promise"),
   zeroLatency: agentsAtZeroLatency({ events: false })
+}
+
+/** effect-agents with a model written in Effect (`Effect.sleep`): each call's timeout runs it in a fiber of its own. */
+const effectAgentsEffectModel: System = {
+  key: "effect-agents-effect-model",
+  name: "effect-agents, Effect model",
+  realLatency: agentsAtLatency(undefined, "effect"),
+  zeroLatency: agentsAtZeroLatency()
 }
 
 // -----------------------------------------------------------------------------
@@ -182,4 +202,4 @@ const promise: System = {
 }
 
 /** The systems of the root benchmarks, by key. */
-export const systems: ReadonlyArray<System> = [effectAgents, effectAgentsQuiet, effect3Floor, promise]
+export const systems: ReadonlyArray<System> = [effectAgents, effectAgentsQuiet, effectAgentsEffectModel, effect3Floor, promise]

@@ -5,8 +5,9 @@
 import { Agent, AgentError, AgentEvent, Content, Model, Tool } from "@effect-agents/core"
 import { LeakCheck, ScriptedModel } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Duration, Effect, Exit, Option, Ref, Schedule, Schema, Stream, Supervisor } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Ref, Schedule, Schema, Stream } from "effect"
 import { ofTag, runFor, streamFor } from "../support/agents.js"
+import { counted } from "../support/fibers.js"
 
 const NoArgs = Schema.Struct({})
 
@@ -451,24 +452,6 @@ describe("tool-call group: fibers", () => {
       ScriptedModel.callTools([{ name: "probe" }, { name: "probe" }]),
       ScriptedModel.text("ok")
     ]))))
-
-  /** Counts every fiber started under it. */
-  class StartCounter extends Supervisor.AbstractSupervisor<number> {
-    started = 0
-    get value() {
-      return Effect.sync(() => this.started)
-    }
-    override onStart() {
-      this.started++
-    }
-  }
-
-  /** `self` with the number of fibers started while it ran. */
-  const counted = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    Effect.suspend(() => {
-      const counter = new StartCounter()
-      return Effect.map(Effect.supervised(self, counter), (a) => [a, counter.started] as const)
-    })
 
   const double = Tool.make("double", {
     description: "Doubles a number",

@@ -203,6 +203,73 @@ export declare namespace Model {
 export class Model extends Context.Tag("@effect-agents/core/Model")<Model, Model.Service>() {}
 
 /**
+ * A model call made by a function returning a Promise that honours an `AbortSignal` (an HTTP
+ * client's call), as an Effect: running it is `Effect.tryPromise` — a rejection (or a throw) is
+ * failed with `onError(cause)`, interrupting it aborts the signal, and a function that declares
+ * no parameter gets no signal — inside a span named `span` when one is given.
+ *
+ * The run loop also recognizes such a call, when a `Model` service's `generate` returns it
+ * unchanged and no tracer exports spans: it then calls `evaluate` itself and bounds it with
+ * `policy.modelTimeout` using one timer, with no fiber of its own (a call that times out, or
+ * whose run is interrupted, has its signal aborted). That is the cheapest way to wait for a
+ * model: see the README's Performance section. A call wrapped in anything else (a limit, a fault
+ * injection, a span of the caller's) runs as the Effect it is.
+ *
+ * @example
+ * ```ts
+ * import { AgentError, Model } from "@effect-agents/core"
+ * import { Stream } from "effect"
+ *
+ * declare const post: (body: unknown, signal: AbortSignal) => Promise<Model.ModelResponse>
+ *
+ * const service: Model.Model.Service = {
+ *   generate: (request) =>
+ *     Model.fromPromise(
+ *       (signal) => post(request, signal),
+ *       (cause) => new AgentError.ModelUnavailable({ detail: String(cause) })
+ *     ),
+ *   stream: (request) => Stream.die(`streaming is not supported (${request.agent})`)
+ * }
+ * ```
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromPromise = <E>(
+  evaluate: (signal: AbortSignal) => PromiseLike<ModelResponse>,
+  onError: (cause: unknown) => E,
+  options?: { readonly span?: string | undefined; readonly attributes?: Record<string, unknown> | undefined }
+): Effect.Effect<ModelResponse, E> => {
+  const call = Effect.tryPromise({ try: evaluate, catch: onError })
+  const effect = options?.span === undefined
+    ? call
+    : Effect.withSpan(call, options.span, { attributes: options.attributes, captureStackTrace: false })
+  return Object.defineProperty(effect, promiseCallKey, { value: { evaluate, onError } satisfies PromiseCall<E> })
+}
+
+const promiseCallKey: unique symbol = Symbol.for("@effect-agents/core/Model/promiseCall")
+
+/**
+ * The Promise function and error mapping of a call made with {@link fromPromise}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromiseCall<E> {
+  readonly evaluate: (signal: AbortSignal) => PromiseLike<ModelResponse>
+  readonly onError: (cause: unknown) => E
+}
+
+/**
+ * The Promise call behind `effect` when it was made with {@link fromPromise} (and not wrapped
+ * since), else `undefined`.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const promiseCallOf = <E>(effect: Effect.Effect<ModelResponse, E>): PromiseCall<E> | undefined =>
+  (effect as { readonly [promiseCallKey]?: PromiseCall<E> })[promiseCallKey]
+
+/**
  * A `Model` layer from a service value.
  *
  * @since 0.1.0

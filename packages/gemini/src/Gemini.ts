@@ -201,16 +201,30 @@ const makeWith = (options: Options, apiKey: Redacted.Redacted<string> | undefine
     agent: request.agent
   })
 
+  /** The answer, or the typed failure it is (a blocked prompt, a malformed answer). */
+  const answerOf = (request: Model.ModelRequest, raw: GenAI.GenerateContentResponse): Model.ModelResponse => {
+    let converted: Either.Either<Model.ModelResponse, AgentError.ModelError>
+    try {
+      converted = Convert.fromResponse(restored(raw), nextId)
+    } catch (defect) {
+      throw new Died(defect)
+    }
+    if (converted._tag === "Left") throw new Decided(converted.left)
+    const response = converted.right
+    return Output.modeOf(request, model) === "tool" ? { ...response, parts: Output.finalAnswerAsText(response.parts) } : response
+  }
+
+  // a Promise call (`Model.fromPromise`): an agent's run awaits it with one timer and no fiber
   const generate = (request: Model.ModelRequest): Effect.Effect<Model.ModelResponse, AgentError.ModelError> =>
-    Effect.tryPromise({
-      try: (signal) => client.models.generateContent(parameters(request, signal)),
-      catch: fail
-    }).pipe(
-      Effect.flatMap((response) => Convert.fromResponse(restored(response), nextId)),
-      Effect.map((response) =>
-        Output.modeOf(request, model) === "tool" ? { ...response, parts: Output.finalAnswerAsText(response.parts) } : response
-      ),
-      Effect.withSpan("Gemini.generate", { attributes: spanAttributes(request) })
+    Model.fromPromise(
+      (signal) => client.models.generateContent(parameters(request, signal)).then((raw) => answerOf(request, raw)),
+      (error) => {
+        if (error instanceof Decided) return error.error
+        // a bug in the conversion stays a defect, as it was when the conversion ran in the Effect
+        if (error instanceof Died) throw error.defect
+        return fail(error)
+      },
+      { span: "Gemini.generate", attributes: spanAttributes(request) }
     )
 
   const stream = (request: Model.ModelRequest): Stream.Stream<Model.ModelChunk, AgentError.ModelError> =>
@@ -336,3 +350,13 @@ export const layerConfig = (options: ConfigOptions = {}): Layer.Layer<Model.Mode
         })
     )
   )
+
+/** A typed failure the answer turned out to be, carried through the call's promise to its error mapping. */
+class Decided {
+  constructor(readonly error: AgentError.ModelError) {}
+}
+
+/** A defect of the answer's conversion, carried through the call's promise to be raised as a defect again. */
+class Died {
+  constructor(readonly defect: unknown) {}
+}

@@ -163,7 +163,7 @@ const raced = <A, E, R, E2>(
     // the child is suspended: it cannot end before the timer is armed; the timer can fire at once (a zero
     // duration on another clock), so the observer is in place first
     child.addObserver(observer)
-    timer = armTimer(parent, runtime, duration, () => {
+    timer = armTimer(parent, () => runtime, duration, () => {
       child.removeObserver(observer)
       resume(Effect.succeed(undefined))
     })
@@ -185,6 +185,59 @@ const raced = <A, E, R, E2>(
 }
 
 /**
+ * A Promise call (`Model.fromPromise`: `evaluate` with an `AbortSignal`, its rejections and
+ * throws failed with `onError`, as `Effect.tryPromise` does) bounded by `duration`, with no fiber:
+ * the caller waits in one `Effect.async` for the first of the promise and one timer (on the
+ * fiber's `Clock`, as {@link timeoutFail}). When the timer fires first, the signal is aborted and
+ * the effect fails with `onTimeout()` at that instant; interrupting the caller aborts the signal
+ * too. A promise that settles after that is ignored, as `Effect.tryPromise` ignores it.
+ *
+ * @internal
+ */
+export const promiseTimeout = <A, E, E2>(
+  evaluate: (signal: AbortSignal) => PromiseLike<A>,
+  onError: (cause: unknown) => E,
+  duration: Duration.Duration,
+  onTimeout: () => E2
+): Effect.Effect<A, E | E2> =>
+  Effect.withFiberRuntime((parent, status) =>
+    Effect.async<A, E | E2>((resume) => {
+      // a function that takes no signal gets none (an `AbortController` is ≈ 1 KB), as with `Effect.tryPromise`
+      const controller = evaluate.length >= 1 ? new AbortController() : undefined
+      let timer: Timer | undefined
+      let ended = false
+      /** The promise settled first: its outcome, once nothing of the timer runs any more. */
+      const settled = (outcome: Effect.Effect<A, E>) => {
+        if (ended) return
+        ended = true
+        if (timer === undefined) return resume(outcome)
+        timer.cancel()
+        resume(timer.settled === undefined ? outcome : Effect.zipRight(timer.settled, outcome))
+      }
+      // `onError` runs when the failure is taken, so that one that throws is a defect, as in `Effect.tryPromise`
+      const failed = (cause: unknown) => settled(Effect.failSync(() => onError(cause)))
+      try {
+        evaluate(controller?.signal as AbortSignal).then((value) => settled(Exit.succeed(value)), failed)
+      } catch (thrown) {
+        failed(thrown)
+      }
+      if (ended) return
+      timer = armTimer(parent, () => runtimeOf(parent, status.runtimeFlags), duration, () => {
+        if (ended) return
+        ended = true
+        controller?.abort()
+        resume(Effect.fail(onTimeout()))
+      })
+      return Effect.suspend(() => {
+        ended = true
+        controller?.abort()
+        timer!.cancel()
+        return timer!.settled ?? Effect.void
+      })
+    })
+  )
+
+/**
  * A timer armed by {@link armTimer}: `cancel` stops it (once fired, nothing); `settled`, when
  * there is one, ends when nothing of the timer runs any more.
  */
@@ -203,7 +256,7 @@ let defaultClock: Clock.Clock | undefined
  */
 const armTimer = <R>(
   parent: Fiber.RuntimeFiber<unknown, unknown>,
-  runtime: Runtime.Runtime<R>,
+  runtime: () => Runtime.Runtime<R>,
   duration: Duration.Duration,
   fire: () => void
 ): Timer => {
@@ -216,7 +269,7 @@ const armTimer = <R>(
     return { cancel: () => clearTimeout(handle), settled: undefined }
   }
   // the runtime's flags are the caller's inside its uninterruptible region
-  const sleeper = Runtime.runFork(runtime, Effect.interruptible(clock.sleep(duration)))
+  const sleeper = Runtime.runFork(runtime(), Effect.interruptible(clock.sleep(duration)))
   const observer = (exit: Exit.Exit<void>) => {
     if (exit._tag === "Success") fire()
   }

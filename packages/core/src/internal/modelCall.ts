@@ -6,9 +6,9 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { type GuardrailFailed, type GuardrailTripped, type ModelError, ModelTimeout } from "../AgentError.js"
 import * as Event from "../AgentEvent.js"
-import { collectChunks, type ModelChunk, type ModelRequest, type ModelResponse } from "../Model.js"
+import { collectChunks, type ModelChunk, type ModelRequest, type ModelResponse, promiseCallOf } from "../Model.js"
 import { publish, type TurnContext } from "./events.js"
-import { timeoutFail } from "./fiber.js"
+import { promiseTimeout, timeoutFail } from "./fiber.js"
 import { watchText } from "./guardrail.js"
 import { requestContents, responseContents } from "./tracing.js"
 
@@ -74,7 +74,15 @@ const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Eff
   const timeout = () => new ModelTimeout({ after: policy.modelTimeout })
   // not joined back: what a model layer sets in its fiber stays there. Joining would cost ≈ 41,000
   // instructions per call (callgrind), 13 % of a run with one tool call.
-  if (!state.sink.streaming) return timeoutFail(state.model.generate(request), policy.modelTimeout, timeout, { join: false })
+  if (!state.sink.streaming) {
+    const generated = state.model.generate(request)
+    // a Promise call (`Model.fromPromise`) is awaited with one timer and no fiber; traced, it runs as
+    // the Effect it is, for its span
+    const call = state.traced ? undefined : promiseCallOf(generated)
+    return call === undefined
+      ? timeoutFail(generated, policy.modelTimeout, timeout, { join: false })
+      : promiseTimeout(call.evaluate, call.onError, policy.modelTimeout, timeout)
+  }
   const streamed = { text: false }
   return Effect.tapErrorCause(
     timeoutFail(streamCall(ctx, request, streamed), policy.modelTimeout, timeout, { join: false }),
