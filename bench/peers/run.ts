@@ -52,7 +52,8 @@ const system = (key: string) => systems.find((s) => s.key === key)!
 const work = (job: Job): Promise<unknown> => {
   switch (job.kind) {
     case "zero": {
-      const options = job.quick ? { rounds: 3, warmupMillis: 300, roundMillis: 150 } : { rounds: 5, warmupMillis: 300, roundMillis: 200 }
+      // a warm-up as long as `npm run bench`'s: with 300 ms, a round's figure moved by up to 3× with the JIT's progress
+      const options = job.quick ? { rounds: 3, warmupMillis: 300, roundMillis: 150 } : { rounds: 5, warmupMillis: 1500, roundMillis: 200 }
       const [a, b] = scenarios.map((scenario) => (o: typeof options) => measureZeroLatency(system(job.system).zeroLatency, scenario, o))
       const warm = { rounds: 1, warmupMillis: 300, roundMillis: 100 }
       return (async () => {
