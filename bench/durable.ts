@@ -71,13 +71,18 @@ const rowCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     (rows) => ({ messages: Number(rows[0]!.messages), replies: Number(rows[0]!.replies) })
   ))
 
+/** The in-memory batch's seconds, which the durable ones are compared with. */
+let inMemorySeconds: number | undefined
+
 const report = (label: string, seconds: number, writes?: { messages: number; replies: number }) => {
+  inMemorySeconds ??= seconds
   const perSecond = (n / seconds).toFixed(0)
   const journal = writes === undefined
     ? ""
     : `, journal per conversation: ${(writes.messages / n).toFixed(1)} requests + ${(writes.replies / n).toFixed(1)} replies` +
       ` = ${((writes.messages + writes.replies) / n / 2).toFixed(1)} rows per turn`
-  console.log(`${label.padEnd(42)} ${perSecond.padStart(6)} conversations/s (${(seconds * 1000 / n).toFixed(2)} ms each)${journal}`)
+  const ratio = `${(seconds / inMemorySeconds).toFixed(1)}× in memory's time`
+  console.log(`${label.padEnd(42)} ${perSecond.padStart(6)} conversations/s (${(seconds * 1000 / n).toFixed(2)} ms each, ${ratio})${journal}`)
 }
 
 /** Durable runs of `agent` on `storage`: a warm-up batch, then a measured one, with the rows it wrote. */

@@ -250,6 +250,43 @@ describe("guardrail timeouts and failures", () => {
     }).pipe(Effect.provide(ScriptedModel.layer([ScriptedModel.text("filed", { delay: 300 })])))
   })
 
+  it.effect("a tool guardrail that has not decided within policy.guardrailTimeout trips that call at that instant; its handler never runs", () => {
+    const log: Log = []
+    const agent = Agent.make({
+      name: "ops",
+      instructions: "Run it.",
+      tools: [sleeper("alpha", 100, log, [Guardrail.tool("stuck", { before: () => Effect.never })])],
+      policy: { guardrailTimeout: "250 millis", toolFailure: "report" }
+    })
+    return Effect.gen(function*() {
+      const result = yield* runFor(agent, "Run", 1000)
+      const [tripped] = ofTag(result.events, "GuardrailTripped")
+      assert.deepStrictEqual([tripped!.guardrail, tripped!.timestamp], ["stuck", 250])
+      assert.strictEqual(ofTag(result.events, "ToolCallFailed")[0]!.timestamp, 250)
+      assert.deepStrictEqual(log, [])
+      assert.strictEqual(result.text, "done")
+    }).pipe(Effect.provide(ScriptedModel.layer([ScriptedModel.callTools([{ name: "alpha" }]), ScriptedModel.text("done")])))
+  })
+
+  it.effect("a guardrail check that throws instead of returning an Effect ends the run with that defect", () => {
+    const agent = Agent.make({
+      name: "clerk",
+      instructions: "File it.",
+      guardrails: {
+        input: [Guardrail.input("buggy", () => {
+          throw new Error("classifier bug")
+        })]
+      }
+    })
+    return Effect.gen(function*() {
+      const exit = yield* exitAfter(Agent.run(agent, "File"), 1000)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isSuccess(exit)) return
+      const defect = Cause.dieOption(exit.cause)
+      assert.isTrue(Option.isSome(defect) && defect.value instanceof Error && defect.value.message === "classifier bug", Cause.pretty(exit.cause))
+    }).pipe(Effect.provide(ScriptedModel.layer([ScriptedModel.text("filed", { delay: 300 })])))
+  })
+
   it.effect("a guardrail whose check fails fails the run with GuardrailFailed, never a silent pass", () => {
     const agent = Agent.make({
       name: "clerk",

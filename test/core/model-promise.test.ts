@@ -4,12 +4,11 @@
  * the call times out or its run is interrupted; rejections are typed with `onError`; traced, the
  * call runs as the Effect it is, in its span.
  */
-import { Agent, AgentError, Model, Policy, Tool } from "@effect-agents/core"
+import { Agent, AgentError, Model, Policy } from "@effect-agents/core"
 import { LeakCheck } from "@effect-agents/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option, Schedule, Schema, Stream, TestClock } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Schedule, Stream, TestClock } from "effect"
 import { ofTag } from "../support/agents.js"
-import { counted } from "../support/fibers.js"
 import { type RecordedSpan, recordingTracer } from "../support/tracing.js"
 
 const answer = (text: string): Model.ModelResponse => ({
@@ -41,25 +40,31 @@ const agent = (policy: Policy.Options = {}) =>
   Agent.make({ name: "caller", instructions: "", policy: { modelRetry: Schedule.stop, ...policy } })
 
 describe("Model.fromPromise calls", () => {
-  it.live("a call and a pure tool call start no fiber: the run waits for the promise in its own fiber", () =>
+  it.effect("while a call waits, the only fiber under the run is its timeout's sleep on the clock; wrapped, the call runs in a fiber of its own beside it", () =>
     Effect.gen(function*() {
-      const double = Tool.make("double", {
-        description: "Doubles",
-        parameters: Schema.Struct({ n: Schema.Number }),
-        success: Schema.Number,
-        handler: ({ n }) => Effect.succeed(2 * n)
-      })
-      const { service } = promiseModel((_, n) =>
-        Promise.resolve(
-          n === 1
-            ? { parts: [{ _tag: "FunctionCall", id: "c1", name: "double", args: { n: 2 } }], usage: Model.emptyUsage, finishReason: "tool-calls" }
-            : answer("4")
-        )
-      )
-      const withTool = Agent.make({ name: "caller", instructions: "", tools: [double] })
-      const [result, started] = yield* counted(Agent.run(withTool, "go")).pipe(Effect.provideService(Model.Model, service))
-      assert.strictEqual(result.text, "4")
-      assert.strictEqual(started, 0)
+      /** The fibers alive under the run while its call waits (the call answers once they are counted). */
+      const liveWhileWaiting = (wrapped: boolean) =>
+        Effect.gen(function*() {
+          let release!: (response: Model.ModelResponse) => void
+          const service: Model.Model.Service = {
+            generate: () => {
+              const call = Model.fromPromise(() => new Promise<Model.ModelResponse>((resolve) => release = resolve), unavailable)
+              return wrapped ? Effect.map(call, (response) => response) : call
+            },
+            stream: () => Stream.die("not streamed")
+          }
+          const leaks = yield* LeakCheck.make
+          const fiber = yield* Effect.fork(leaks.supervise(Agent.run(agent(), "go").pipe(Effect.provideService(Model.Model, service))))
+          yield* TestClock.adjust(1000)
+          const live = (yield* leaks.live).length
+          release(answer("ok"))
+          assert.strictEqual((yield* Fiber.join(fiber)).text, "ok")
+          yield* leaks.assertClean
+          return live
+        })
+      // on Effect's default clock the timer is a `setTimeout`: no fiber at all
+      assert.strictEqual(yield* liveWhileWaiting(false), 1)
+      assert.strictEqual(yield* liveWhileWaiting(true), 2)
     }))
 
   it.effect("a call that does not answer within modelTimeout fails with ModelTimeout at exactly that instant, its signal aborted", () =>
@@ -80,14 +85,48 @@ describe("Model.fromPromise calls", () => {
       assert.isTrue(Option.isSome(failure) && failure.value instanceof AgentError.ModelTimeout, Cause.pretty(exit.cause))
     }))
 
+  it.effect("an answer that arrives after the timeout is ignored: the attempt stays timed out and the retry is a call of its own", () =>
+    Effect.gen(function*() {
+      const releases: Array<(response: Model.ModelResponse) => void> = []
+      const { service, signals } = promiseModel(() => new Promise((resolve) => releases.push(resolve)))
+      const policy = { modelTimeout: "1 second", modelRetry: Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(1))) } as const
+      const fiber = yield* Effect.fork(LeakCheck.check(Agent.run(agent(policy), "go").pipe(Effect.provideService(Model.Model, service))))
+      yield* TestClock.adjust(1000)
+      releases[0]!(answer("late"))
+      yield* TestClock.adjust(100)
+      assert.strictEqual(signals.length, 2)
+      releases[1]!(answer("on time"))
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.text, "on time")
+      assert.deepStrictEqual(ofTag(result.events, "RetryScheduled").map((e) => [e.error, e.timestamp]), [["ModelTimeout", 1000]])
+    }))
+
+  it.effect("a Promise function that declares no parameter is given no signal", () =>
+    Effect.gen(function*() {
+      const given: Array<unknown> = []
+      const service: Model.Model.Service = {
+        generate: () =>
+          Model.fromPromise(function(this: unknown) {
+            given.push(...arguments)
+            return Promise.resolve(answer("ok"))
+          }, unavailable),
+        stream: () => Stream.die("not streamed")
+      }
+      const result = yield* LeakCheck.check(Agent.run(agent(), "go").pipe(Effect.provideService(Model.Model, service)))
+      assert.strictEqual(result.text, "ok")
+      assert.deepStrictEqual(given, [undefined])
+    }))
+
   it.effect("interrupting the run aborts the call's signal at once, and no fiber outlives it", () =>
     Effect.gen(function*() {
       const { service, signals } = promiseModel(never)
-      const fiber = yield* Effect.fork(LeakCheck.check(Agent.run(agent(), "go").pipe(Effect.provideService(Model.Model, service))))
+      const leaks = yield* LeakCheck.make
+      const fiber = yield* Effect.fork(leaks.supervise(Agent.run(agent(), "go").pipe(Effect.provideService(Model.Model, service))))
       yield* TestClock.adjust(500)
       assert.isFalse(signals[0]!.aborted)
       yield* Fiber.interrupt(fiber)
       assert.isTrue(signals[0]!.aborted)
+      yield* leaks.assertClean
     }))
 
   it.effect("a rejection is failed with onError; a retryable one is retried on the schedule, each attempt a call of its own", () =>

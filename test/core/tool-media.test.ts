@@ -39,7 +39,7 @@ describe("tool results with media", () => {
       assert.deepInclude(succeeded, { output: "a photo", timestamp: 1000 })
     }).pipe(Effect.provide(script)))
 
-  it.effect("a part without a MIME type or with data that is not base64 is an invalid result naming it", () =>
+  it.effect("a part whose MIME type is not one is an invalid result naming it", () =>
     Effect.gen(function*() {
       const result = yield* runFor(agentWith([{ mimeType: "image/png", data: "iVBORw0K" }, { mimeType: "png", data: "iVBORw0K" }]), "go", 1000)
       const [failed] = ofTag(result.events, "ToolCallFailed")

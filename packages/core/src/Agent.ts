@@ -324,17 +324,7 @@ export const withPolicy: {
   (options: Policy.Options): <R, A>(self: Agent<R, A>) => Agent<R, A>
   <R, A>(self: Agent<R, A>, options: Policy.Options): Agent<R, A>
 } = dual(2, <R, A>(self: Agent<R, A>, options: Policy.Options): Agent<R, A> =>
-  makeAgent({
-    name: self.name,
-    description: self.description,
-    instructions: self.instructions,
-    tools: self.tools,
-    toolsets: self.toolsets,
-    handoffs: self.handoffs,
-    policy: Policy.make(options, self.policy),
-    output: self.output,
-    guardrails: self.guardrails
-  }))
+  makeAgent({ ...self, policy: Policy.make(options, self.policy) }))
 
 /**
  * A copy of the agent whose tools are `f(tool)`, and so are those of its handoff targets (a

@@ -20,6 +20,7 @@ import type { ModelError } from "./AgentError.js"
 import { Content, Part } from "./Content.js"
 import * as concurrency from "./internal/concurrency.js"
 import * as rateLimiter from "./internal/rateLimiter.js"
+import * as promiseCall from "./internal/promiseCall.js"
 import * as fairSemaphore from "./internal/semaphore.js"
 
 /**
@@ -243,31 +244,8 @@ export const fromPromise = <E>(
   const effect = options?.span === undefined
     ? call
     : Effect.withSpan(call, options.span, { attributes: options.attributes, captureStackTrace: false })
-  return Object.defineProperty(effect, promiseCallKey, { value: { evaluate, onError } satisfies PromiseCall<E> })
+  return promiseCall.mark(effect, { evaluate, onError })
 }
-
-const promiseCallKey: unique symbol = Symbol.for("@effect-agents/core/Model/promiseCall")
-
-/**
- * The Promise function and error mapping of a call made with {@link fromPromise}.
- *
- * @since 0.1.0
- * @category models
- */
-export interface PromiseCall<E> {
-  readonly evaluate: (signal: AbortSignal) => PromiseLike<ModelResponse>
-  readonly onError: (cause: unknown) => E
-}
-
-/**
- * The Promise call behind `effect` when it was made with {@link fromPromise} (and not wrapped
- * since), else `undefined`.
- *
- * @since 0.1.0
- * @category getters
- */
-export const promiseCallOf = <E>(effect: Effect.Effect<ModelResponse, E>): PromiseCall<E> | undefined =>
-  (effect as { readonly [promiseCallKey]?: PromiseCall<E> })[promiseCallKey]
 
 /**
  * A `Model` layer from a service value.

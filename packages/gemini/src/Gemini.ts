@@ -201,17 +201,19 @@ const makeWith = (options: Options, apiKey: Redacted.Redacted<string> | undefine
     agent: request.agent
   })
 
-  /** The answer, or the typed failure it is (a blocked prompt, a malformed answer). */
+  /** The answer; it throws the typed failure it is (a blocked prompt, a malformed answer), or a defect as `Died`. */
   const answerOf = (request: Model.ModelRequest, raw: GenAI.GenerateContentResponse): Model.ModelResponse => {
     let converted: Either.Either<Model.ModelResponse, AgentError.ModelError>
     try {
-      converted = Convert.fromResponse(restored(raw), nextId)
+      converted = Either.map(
+        Convert.fromResponse(restored(raw), nextId),
+        (response) => Output.modeOf(request, model) === "tool" ? { ...response, parts: Output.finalAnswerAsText(response.parts) } : response
+      )
     } catch (defect) {
       throw new Died(defect)
     }
-    if (converted._tag === "Left") throw new Decided(converted.left)
-    const response = converted.right
-    return Output.modeOf(request, model) === "tool" ? { ...response, parts: Output.finalAnswerAsText(response.parts) } : response
+    if (converted._tag === "Left") throw converted.left
+    return converted.right
   }
 
   // a Promise call (`Model.fromPromise`): an agent's run awaits it with one timer and no fiber
@@ -219,7 +221,8 @@ const makeWith = (options: Options, apiKey: Redacted.Redacted<string> | undefine
     Model.fromPromise(
       (signal) => client.models.generateContent(parameters(request, signal)).then((raw) => answerOf(request, raw)),
       (error) => {
-        if (error instanceof Decided) return error.error
+        // `Errors.fromUnknown` never sees a model error: one here is the answer's own
+        if (AgentError.isModelError(error)) return error
         // a bug in the conversion stays a defect, as it was when the conversion ran in the Effect
         if (error instanceof Died) throw error.defect
         return fail(error)
@@ -350,11 +353,6 @@ export const layerConfig = (options: ConfigOptions = {}): Layer.Layer<Model.Mode
         })
     )
   )
-
-/** A typed failure the answer turned out to be, carried through the call's promise to its error mapping. */
-class Decided {
-  constructor(readonly error: AgentError.ModelError) {}
-}
 
 /** A defect of the answer's conversion, carried through the call's promise to be raised as a defect again. */
 class Died {

@@ -8,7 +8,7 @@ import * as Sharding from "@effect/cluster/Sharding"
 import * as Activity from "@effect/workflow/Activity"
 import * as DurableDeferred from "@effect/workflow/DurableDeferred"
 import * as Workflow from "@effect/workflow/Workflow"
-import { type WorkflowEngine, WorkflowInstance } from "@effect/workflow/WorkflowEngine"
+import { WorkflowEngine, WorkflowInstance } from "@effect/workflow/WorkflowEngine"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -161,7 +161,7 @@ const step = <A, I>(
     })
     // the journal write goes on by itself: a caller interrupted after its outcome is known still journals it
     const journal = yield* Effect.forkDaemon(
-      activity.pipe(Effect.provideService(WorkflowInstance, execution.instance), Effect.provideService(EngineTag, execution.engine))
+      activity.pipe(Effect.provideService(WorkflowInstance, execution.instance), Effect.provideService(WorkflowEngine, execution.engine))
     )
     const runsHere = yield* Effect.race(Effect.as(Deferred.await(needed), true), Effect.as(Fiber.await(journal), false))
     if (runsHere) {
@@ -173,7 +173,6 @@ const step = <A, I>(
     return yield* Fiber.join(journal)
   }).pipe(Effect.orDie)
 
-const EngineTag = Context.GenericTag<WorkflowEngine, WorkflowEngine["Type"]>("@effect/workflow/WorkflowEngine")
 
 // -----------------------------------------------------------------------------
 // model calls

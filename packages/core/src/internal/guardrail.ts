@@ -113,12 +113,10 @@ export interface Guards {
 
 /** The guardrails of an agent as the run loop uses them, `undefined` when it has none (the hot path). */
 export const guardsOf = (agent: Agent.Any): Guards | undefined => {
-  // an agent value made before guardrails existed (a copy by hand) has none
-  if (agent.guardrails === undefined) return undefined
   const { input, output, tools: agentTools } = agent.guardrails
   const tools = new Map<string, ToolGuards>()
   for (const tool of agent.tools) {
-    const own = tool.guardrails ?? []
+    const own = tool.guardrails
     const all = own.length === 0 ? agentTools : agentTools.length === 0 ? own : [...own, ...agentTools]
     if (all.length > 0) {
       tools.set(tool.name, { before: all.filter((g) => g.before !== undefined), after: all.filter((g) => g.after !== undefined) })
@@ -150,23 +148,11 @@ export const checked = (
     throw validate.invalid(subject, `guardrails must be an object { input, output, tools }, got ${validate.show(guardrails)}`)
   }
   const names = new Set<string>()
-  const list = <S extends Guardrail.Stage>(field: "input" | "output" | "tools", stage: S) => {
-    const value: unknown = guardrails[field]
-    if (value === undefined) return []
-    if (!Array.isArray(value)) throw validate.invalid(subject, `guardrails.${field} must be an array, got ${validate.show(value)}`)
-    value.forEach((g: unknown, i) => {
-      if (!isGuardrailOf(g, stage)) {
-        throw validate.invalid(
-          subject,
-          `guardrails.${field}[${i}] is not a ${stage} guardrail (make one with Guardrail.${stage}), got ${validate.show(g)}`
-        )
-      }
-      if (names.has(g.name)) throw validate.invalid(subject, `two guardrails are named "${g.name}"; give each a distinct name`)
-      names.add(g.name)
-    })
-    return value as Array<Extract<Guardrail.Any, { readonly stage: S }>>
+  const result = {
+    input: listOf(subject, "guardrails.input", guardrails.input, "input", names),
+    output: listOf(subject, "guardrails.output", guardrails.output, "output", names),
+    tools: listOf(subject, "guardrails.tools", guardrails.tools, "tool", names)
   }
-  const result = { input: list("input", "input"), output: list("output", "output"), tools: list("tools", "tool") }
   for (const tool of tools) {
     for (const g of tool.guardrails) {
       if (names.has(g.name)) {
@@ -183,18 +169,30 @@ const isGuardrailOf = <S extends Guardrail.Stage>(u: unknown, stage: S): u is Ex
   typeof u === "object" && u !== null && TypeId in u && (u as unknown as Guardrail.Any).stage === stage
 
 /** A tool's own guardrails checked for `Tool.make`: tool guardrails with distinct names. */
-export const checkedForTool = (subject: string, guardrails: unknown): ReadonlyArray<Guardrail.Tool<any, any, any>> => {
-  if (guardrails === undefined) return []
-  if (!Array.isArray(guardrails)) throw validate.invalid(subject, `guardrails must be an array, got ${validate.show(guardrails)}`)
-  const names = new Set<string>()
-  guardrails.forEach((g: unknown, i) => {
-    if (!isGuardrailOf(g, "tool")) {
-      throw validate.invalid(subject, `guardrails[${i}] is not a tool guardrail (make one with Guardrail.tool), got ${validate.show(g)}`)
+export const checkedForTool = (subject: string, guardrails: unknown): ReadonlyArray<Guardrail.Tool<any, any, any>> =>
+  listOf(subject, "guardrails", guardrails, "tool", new Set())
+
+/**
+ * `value` (at `label` in the options) checked to be an array of `stage` guardrails whose names
+ * are not in `names` yet (each is added); none when it is `undefined`.
+ */
+const listOf = <S extends Guardrail.Stage>(
+  subject: string,
+  label: string,
+  value: unknown,
+  stage: S,
+  names: Set<string>
+): Array<Extract<Guardrail.Any, { readonly stage: S }>> => {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) throw validate.invalid(subject, `${label} must be an array, got ${validate.show(value)}`)
+  value.forEach((g: unknown, i) => {
+    if (!isGuardrailOf(g, stage)) {
+      throw validate.invalid(subject, `${label}[${i}] is not a ${stage} guardrail (make one with Guardrail.${stage}), got ${validate.show(g)}`)
     }
     if (names.has(g.name)) throw validate.invalid(subject, `two guardrails are named "${g.name}"; give each a distinct name`)
     names.add(g.name)
   })
-  return guardrails
+  return value
 }
 
 // -----------------------------------------------------------------------------
@@ -267,12 +265,8 @@ const checkOne = <G extends Guardrail.Any>(
     const { stage } = options
     const started = ctx.state.clock.unsafeCurrentTimeMillis()
     if (options.quiet !== true) publishGuardrail(ctx, Event.GuardrailStarted, guardrail, options.call, {})
-    let effect: Effect.Effect<unknown, unknown, any>
-    try {
-      effect = run(guardrail)
-    } catch (thrown) {
-      effect = Effect.die(thrown)
-    }
+    // a check that throws dies here, as the fiber reports any throw in `Effect.suspend`
+    let effect = run(guardrail)
     if (!Effect.isEffect(effect)) {
       return Effect.die(noVerdict(guardrail, `${validate.show(effect)} instead of an Effect`))
     }
@@ -307,7 +301,8 @@ const checkOne = <G extends Guardrail.Any>(
               : { _tag: "Trip", info: `no verdict within ${Duration.format(after!)} (policy.guardrailTimeout)` }
           )
         }
-        if (Cause.isInterruptedOnly(cause) || Cause.failureOption(cause)._tag === "None") return Effect.failCause(cause as Cause.Cause<never>)
+        // interrupted, or died: not a failure of the guardrail's own
+        if (Cause.failureOption(cause)._tag === "None") return Effect.failCause(cause as Cause.Cause<never>)
         return Effect.fail(new GuardrailFailed({ guardrail: guardrail.name, stage, cause }))
       }
     })
@@ -336,6 +331,7 @@ const publishGuardrail = <C extends typeof Event.GuardrailStarted | typeof Event
   call: FunctionCallPart | undefined,
   fields: Omit<ConstructorParameters<C>[0], "runId" | "agent" | "turn" | "timestamp" | "guardrail" | "stage" | "callId" | "tool">
 ): void => {
+  if (ctx.state.sink.quiet === true) return
   const own: Record<string, unknown> = { guardrail: guardrail.name, stage: guardrail.stage, ...fields }
   if (call !== undefined) {
     own["callId"] = call.id

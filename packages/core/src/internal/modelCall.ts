@@ -6,10 +6,11 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { type GuardrailFailed, type GuardrailTripped, type ModelError, ModelTimeout } from "../AgentError.js"
 import * as Event from "../AgentEvent.js"
-import { collectChunks, type ModelChunk, type ModelRequest, type ModelResponse, promiseCallOf } from "../Model.js"
+import { collectChunks, type ModelChunk, type ModelRequest, type ModelResponse } from "../Model.js"
 import { publish, type TurnContext } from "./events.js"
 import { promiseTimeout, timeoutFail } from "./fiber.js"
 import { watchText } from "./guardrail.js"
+import * as promiseCall from "./promiseCall.js"
 import { requestContents, responseContents } from "./tracing.js"
 
 /**
@@ -78,7 +79,7 @@ const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Eff
     const generated = state.model.generate(request)
     // a Promise call (`Model.fromPromise`) is awaited with one timer and no fiber; traced, it runs as
     // the Effect it is, for its span
-    const call = state.traced ? undefined : promiseCallOf(generated)
+    const call = state.traced ? undefined : promiseCall.of(generated)
     return call === undefined
       ? timeoutFail(generated, policy.modelTimeout, timeout, { join: false })
       : promiseTimeout(call.evaluate, call.onError, policy.modelTimeout, timeout)
