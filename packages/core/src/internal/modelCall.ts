@@ -7,7 +7,7 @@ import * as Stream from "effect/Stream"
 import { type GuardrailFailed, type GuardrailTripped, type ModelError, ModelTimeout } from "../AgentError.js"
 import * as Event from "../AgentEvent.js"
 import { collectChunks, type ModelChunk, type ModelRequest, type ModelResponse } from "../Model.js"
-import { publish, type TurnContext } from "./events.js"
+import { oneField, publish, publishValue, type TurnContext } from "./events.js"
 import { promiseTimeout, timeoutFail } from "./fiber.js"
 import { watchText } from "./guardrail.js"
 import * as promiseCall from "./promiseCall.js"
@@ -30,6 +30,34 @@ export const modelCall = (ctx: TurnContext, request: ModelRequest): Effect.Effec
   })
   return ctx.state.traced ? traced(ctx, request, call) : call
 }
+
+/** What takes a model call's response: the turn loop. */
+export interface Responder<A, E, R> {
+  readonly respond: (ctx: TurnContext, response: ModelResponse) => Effect.Effect<A, E, R>
+}
+
+/**
+ * {@link modelCall}, then `next.respond` with its response. Untraced, the two are one frame on
+ * the fiber's stack while the call waits (a conversation waiting on its model holds that frame).
+ *
+ * @internal
+ */
+export const modelCallThen = <A, E, R>(
+  ctx: TurnContext,
+  request: ModelRequest,
+  next: Responder<A, E, R>
+): Effect.Effect<A, CallError | E, R> =>
+  ctx.state.traced
+    ? Effect.flatMap(modelCall(ctx, request), (response) => next.respond(ctx, response))
+    : Effect.matchCauseEffect(attempt(ctx, request, 1), {
+      onFailure: (cause) => {
+        const error = retryableError(cause)
+        return error === undefined
+          ? Effect.failCause(cause)
+          : Effect.flatMap(retry(ctx, request, error), (response) => next.respond(ctx, response))
+      },
+      onSuccess: (response) => next.respond(ctx, response)
+    })
 
 /**
  * The call, retries included, as a `generate_content {model}` span (OpenTelemetry GenAI
@@ -71,8 +99,8 @@ const traced = (ctx: TurnContext, request: ModelRequest, call: Effect.Effect<Mod
 /** One attempt: announced, streamed or not, and bounded by `policy.modelTimeout`. */
 const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Effect<ModelResponse, CallError> => {
   const { policy, state } = ctx
-  publish(state, Event.ModelRequested, ctx.path, ctx.turn, { attempt: n })
-  const timeout = () => new ModelTimeout({ after: policy.modelTimeout })
+  publishValue(state, modelRequested, ctx.path, ctx.turn, n)
+  const timeout = () => timedOut(policy.modelTimeout)
   // not joined back: what a model layer sets in its fiber stays there. Joining would cost ≈ 41,000
   // instructions per call (callgrind), 13 % of a run with one tool call.
   if (!state.sink.streaming) {
@@ -82,7 +110,7 @@ const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Eff
     const call = state.traced ? undefined : promiseCall.of(generated)
     return call === undefined
       ? timeoutFail(generated, policy.modelTimeout, timeout, { join: false })
-      : promiseTimeout(call.evaluate, call.onError, policy.modelTimeout, timeout)
+      : promiseTimeout(call.evaluate, call.onError, policy.modelTimeout, timedOut)
   }
   const streamed = { text: false }
   return Effect.tapErrorCause(
@@ -96,6 +124,10 @@ const attempt = (ctx: TurnContext, request: ModelRequest, n: number): Effect.Eff
       })
   )
 }
+
+const modelRequested = oneField(Event.ModelRequested, "attempt")
+
+const timedOut = (after: Duration.Duration) => new ModelTimeout({ after })
 
 /**
  * The error to retry on, when the attempt failed with a retryable model error and nothing else.

@@ -21,10 +21,21 @@ import { type Content, type FunctionCallPart, functionCallsOf, textOf, user } fr
 import { addUsage, emptyUsage, Model, type ModelRequest, type ModelResponse } from "../Model.js"
 import { currentContents } from "../Tracing.js"
 import { compile, type Compiled, type Output } from "./compile.js"
-import { eventStream, publish, type RunState, type Sink, type TurnContext } from "./events.js"
+import {
+  EventLog,
+  eventStream,
+  fieldsFrom,
+  oneField,
+  publish,
+  publishFrom,
+  publishValue,
+  type RunState,
+  type Sink,
+  type TurnContext
+} from "./events.js"
 import { guardInput, guardOutput } from "./guardrail.js"
 import { timeoutFail, tracing } from "./fiber.js"
-import { modelCall } from "./modelCall.js"
+import { modelCall, modelCallThen } from "./modelCall.js"
 import { agentSpan } from "./tracing.js"
 import { toolGroup } from "./toolGroup.js"
 import { compiledNow } from "./toolsets.js"
@@ -69,110 +80,121 @@ const runIdOf = (n: number) => {
 /**
  * Run a conversation, publishing to `sink`: `RunStarted`, the turns, then `RunCompleted` or
  * `RunFailed` (none when the run was only interrupted: its caller is gone). `path` is the root
- * agent path (`caller/sub` when nested).
+ * agent path (`caller/sub` when nested). Without a sink, the events are recorded in a log of the
+ * run's own and built into `RunResult.events` when it ends; with one, `RunResult.events` is
+ * `events`.
  */
 const execute = <R>(
   agent: Agent.Agent<R, unknown>,
   input: Agent.Input,
-  sink: Sink,
+  sink: Sink | undefined,
   path: string,
   events: ReadonlyArray<Event.AgentEvent>
 ): Effect.Effect<Agent.RunResult<unknown>, AgentError, Model | R> =>
   Effect.withFiberRuntime((fiber) => {
-    const model = Context.unsafeGet(fiber.currentContext as Context.Context<Model>, Model)
     const services = fiber.currentDefaultServices
-    const clock = Context.get(services, Clock.Clock)
-    const traced = tracing(fiber)
     return Effect.flatMap(Context.get(services, Random.Random).nextInt, (n) => {
+      const log = sink === undefined ? new EventLog() : undefined
+      const clock = Context.get(services, Clock.Clock)
+      const traced = tracing(fiber)
       const state: RunState = {
         runId: runIdOf(n),
         clock,
-        sink,
-        model,
+        sink: sink ?? { emit: unused, streaming: false, log },
+        model: Context.unsafeGet(fiber.currentContext as Context.Context<Model>, Model),
         maxHandoffs: agent.policy.maxHandoffs,
         maxTokens: agent.policy.maxTokens,
         traced,
         contents: traced && fiber.getFiberRef(currentContents),
+        startedAt: clock.unsafeCurrentTimeMillis(),
         handoffs: 0,
         turns: 0,
         usage: emptyUsage
       }
       const { history, prompt } = normalize(input)
-      publish(state, Event.RunStarted, path, 0, { input: prompt })
+      publishValue(state, runStarted, path, 0, prompt)
       let program = segment(state, agent, path, history)
       const runTimeout = agent.policy.runTimeout
       if (runTimeout !== undefined) {
         program = timeoutFail(program, runTimeout, () => new RunTimeout({ agent: path, after: runTimeout }))
       }
       // the outcome is read uninterruptibly, so a run interrupted while it fails keeps its failure
-      const result = Effect.uninterruptibleMask((restore) => Effect.matchCauseEffect(restore(program), {
-        onSuccess: (answer) => {
-          const usage = state.usage
-          publish(
-            state,
-            Event.RunCompleted,
-            path,
-            state.turns,
-            answer.json === undefined ? { text: answer.text, usage, history } : { text: answer.text, output: answer.json, usage, history }
-          )
-          return Effect.succeed<Agent.RunResult<unknown>>({
-            runId: state.runId,
-            agent: answer.path,
-            text: answer.text,
-            output: answer.output,
-            history,
-            usage,
-            turns: state.turns,
-            events
-          })
-        },
-        onFailure: (cause) => {
-          if (!Cause.isInterruptedOnly(cause)) {
-            const failure = Cause.failureOption(cause)
-            publish(state, Event.RunFailed, path, state.turns, {
-              error: failure._tag === "Some" ? failure.value._tag : "Defect",
-              message: describeError(failure._tag === "Some" ? failure.value : Cause.squash(cause))
-            })
-          }
-          return Effect.failCause(cause)
-        }
-      }))
+      const result = Effect.uninterruptibleMask((restore) =>
+        Effect.matchCauseEffect(restore(program), outcome(state, path, history, log ?? events))
+      )
       // a span only when a tracer exports it: Effect's built-in tracer keeps spans nowhere
       return traced ? agentSpan(result, state, path) : result
     })
   })
 
-/** A sink for runs whose events nobody reads (`Agent.run` with `events: false`). */
-const quiet: Sink = { emit: () => {}, streaming: false, quiet: true }
+/**
+ * What ends a run: `RunCompleted` and its result, or `RunFailed` and its cause. (Made here, out of
+ * `execute`: a waiting conversation holds these two functions and what they use, nothing else of
+ * `execute`'s.)
+ */
+const outcome = (state: RunState, path: string, history: Array<Content>, events: EventLog | ReadonlyArray<Event.AgentEvent>) => ({
+  onSuccess: (answer: Answer): Effect.Effect<Agent.RunResult<unknown>> => {
+    const usage = state.usage
+    publish(
+      state,
+      Event.RunCompleted,
+      path,
+      state.turns,
+      answer.json === undefined ? { text: answer.text, usage, history } : { text: answer.text, output: answer.json, usage, history }
+    )
+    return Effect.succeed({
+      runId: state.runId,
+      agent: answer.path,
+      text: answer.text,
+      output: answer.output,
+      history,
+      usage,
+      turns: state.turns,
+      events: events instanceof EventLog ? events.events() : events
+    })
+  },
+  onFailure: (cause: Cause.Cause<AgentError>): Effect.Effect<never, AgentError> => {
+    if (!Cause.isInterruptedOnly(cause)) {
+      const failure = Cause.failureOption(cause)
+      publish(state, Event.RunFailed, path, state.turns, {
+        error: failure._tag === "Some" ? failure.value._tag : "Defect",
+        message: describeError(failure._tag === "Some" ? failure.value : Cause.squash(cause))
+      })
+    }
+    return Effect.failCause(cause)
+  }
+})
 
-/** `Agent.run`: events are collected in an array, or not built at all with `events: false`. */
+/** The `emit` of a sink that emits nothing: its events are recorded in its log, or not built. */
+const unused = (): void => {}
+
+/** A sink for runs whose events nobody reads (`Agent.run` with `events: false`). */
+const quiet: Sink = { emit: unused, streaming: false, quiet: true }
+
+const noEvents: ReadonlyArray<Event.AgentEvent> = []
+
+/** `Agent.run`: events are recorded as they happen and built when the run ends, or not built at all with `events: false`. */
 export const run = <R, A>(
   agent: Agent.Agent<R, A>,
   input: Agent.Input,
   options?: Agent.RunOptions
 ): Effect.Effect<Agent.RunResult<A>, AgentError, Model | R> =>
-  Effect.suspend(() => {
-    if (options?.events === false) {
-      return execute(agent, input, quiet, agent.name, []) as Effect.Effect<Agent.RunResult<A>, AgentError, Model | R>
-    }
-    const events: Array<Event.AgentEvent> = []
-    return execute(agent, input, { emit: (event) => events.push(event), streaming: false }, agent.name, events) as Effect.Effect<
-      Agent.RunResult<A>,
-      AgentError,
-      Model | R
-    >
-  })
+  execute(agent, input, options?.events === false ? quiet : undefined, agent.name, noEvents) as Effect.Effect<
+    Agent.RunResult<A>,
+    AgentError,
+    Model | R
+  >
 
 /** `Agent.stream`: events go out as they happen; closing the stream interrupts the run. */
 export const stream = <R>(agent: Agent.Agent<R, unknown>, input: Agent.Input): Stream.Stream<Event.AgentEvent, AgentError, Model | R> =>
-  eventStream((emit) => execute(agent, input, { emit, streaming: true }, agent.name, []))
+  eventStream((emit) => execute(agent, input, { emit, streaming: true }, agent.name, noEvents))
 
 /** `Agent.asTool`: inside a run, the sub-agent's events go to the caller's sink under `caller/sub`. */
 export const runNested = <R>(agent: Agent.Agent<R, unknown>, prompt: string): Effect.Effect<unknown, AgentError, Model | R> =>
   Effect.flatMap(FiberRef.get(currentRun), (parent) =>
     parent === undefined
       ? Effect.map(run(agent, prompt), (result) => result.output)
-      : Effect.map(execute(agent, prompt, parent.sink, `${parent.path}/${agent.name}`, []), (result) => result.output))
+      : Effect.map(execute(agent, prompt, parent.sink, `${parent.path}/${agent.name}`, noEvents), (result) => result.output))
 
 /**
  * `Orchestrate.*`: a run whose events carry the root path `path`. With `emit`, model calls
@@ -185,19 +207,19 @@ export const runAt = <R, A>(
   path: string,
   emit?: (event: Event.AgentEvent) => void
 ): Effect.Effect<Agent.RunResult<A>, AgentError, Model | R> =>
-  Effect.suspend(() => {
-    const events: Array<Event.AgentEvent> = []
-    const sink: Sink = emit === undefined
-      ? { emit: (event) => events.push(event), streaming: false }
-      : {
+  emit === undefined
+    ? execute(agent, input, undefined, path, noEvents) as Effect.Effect<Agent.RunResult<A>, AgentError, Model | R>
+    : Effect.suspend(() => {
+      const events: Array<Event.AgentEvent> = []
+      const sink: Sink = {
         emit: (event) => {
           events.push(event)
           emit(event)
         },
         streaming: true
       }
-    return execute(agent, input, sink, path, events) as Effect.Effect<Agent.RunResult<A>, AgentError, Model | R>
-  })
+      return execute(agent, input, sink, path, events) as Effect.Effect<Agent.RunResult<A>, AgentError, Model | R>
+    })
 
 // -----------------------------------------------------------------------------
 // turns
@@ -212,55 +234,88 @@ interface Answer {
   readonly path: string
 }
 
+const runStarted = oneField(Event.RunStarted, "input")
+
+const modelResponded = fieldsFrom(Event.ModelResponded, (response: ModelResponse) => ({
+  text: textOf(response.parts),
+  functionCalls: functionCallsOf(response.parts).map((call) => call.name),
+  usage: response.usage,
+  finishReason: response.finishReason
+}))
+
+/** The own fields of an event that has none (`TurnStarted`). */
+const noFields = {}
+
 /** The turn loop of one agent; a handoff continues the same history in a nested segment. */
 const segment = (state: RunState, agent: Agent.Any, path: string, history: Array<Content>): Effect.Effect<Answer, AgentError, any> => {
-  const compiled = compile(agent)
-  const withToolsets = agent.toolsets.length > 0
-  const policy = agent.policy
-  const system = agent.instructions.length > 0 ? agent.instructions : undefined
-  const output = compiled.output
-  let turn = 0
-  let outputRetries = 0
-  let feedbacks: Map<string, number> | undefined
+  const turns = new Segment(state, agent, path, history)
+  const first = Effect.suspend(() => turns.nextTurn())
+  return turns.compiled.nests || turns.withToolsets ? Effect.locally(first, currentRun, { sink: state.sink, path }) : first
+}
+
+/**
+ * The turns of one agent over the run's history: one object (a conversation waiting on its model
+ * holds it, not a closure per step and their scope).
+ */
+class Segment {
+  readonly compiled: Compiled
+  readonly withToolsets: boolean
+  private readonly policy: Agent.Any["policy"]
+  private readonly system: string | undefined
+  private readonly output: Output | undefined
+  private turn = 0
+  private outputRetries = 0
+  /** Trips with feedback so far, per output guardrail. */
+  private feedbacks: Map<string, number> | undefined = undefined
+
+  constructor(
+    private readonly state: RunState,
+    private readonly agent: Agent.Any,
+    private readonly path: string,
+    private readonly history: Array<Content>
+  ) {
+    this.compiled = compile(agent)
+    this.withToolsets = agent.toolsets.length > 0
+    this.policy = agent.policy
+    this.system = agent.instructions.length > 0 ? agent.instructions : undefined
+    this.output = this.compiled.output
+  }
 
   /** A turn: announce it, call the model with the history so far, act on its answer. */
-  const nextTurn = (): Effect.Effect<Answer, AgentError, any> => {
-    if (turn >= policy.maxTurns) return Effect.fail(new MaxTurnsExceeded({ agent: path, maxTurns: policy.maxTurns }))
-    turn++
+  nextTurn(): Effect.Effect<Answer, AgentError, any> {
+    const { path, policy, state } = this
+    if (this.turn >= policy.maxTurns) return Effect.fail(new MaxTurnsExceeded({ agent: path, maxTurns: policy.maxTurns }))
+    const turn = ++this.turn
     state.turns++
-    publish(state, Event.TurnStarted, path, turn, {})
+    publish(state, Event.TurnStarted, path, turn, noFields)
     // an agent with toolsets reads their current tools at every turn
-    return withToolsets ? Effect.flatMap(compiledNow(agent), callModel) : callModel(compiled)
+    return this.withToolsets ? Effect.flatMap(compiledNow(this.agent), (compiled) => this.callModel(compiled)) : this.callModel(this.compiled)
   }
 
   /** The turn's model call, with the tools of the turn. */
-  const callModel = (compiled: Compiled): Effect.Effect<Answer, AgentError, any> => {
-    const ctx: TurnContext = { state, compiled, policy, path, turn }
+  private callModel(compiled: Compiled): Effect.Effect<Answer, AgentError, any> {
+    const { history, output, path, state } = this
+    const ctx: TurnContext = { state, compiled, policy: this.policy, path, turn: this.turn }
     const request: ModelRequest = output === undefined
-      ? { agent: path, system, contents: history.slice(), tools: compiled.declarations }
-      : { agent: path, system, contents: history.slice(), tools: compiled.declarations, output: output.jsonSchema }
+      ? { agent: path, system: this.system, contents: history.slice(), tools: compiled.declarations }
+      : { agent: path, system: this.system, contents: history.slice(), tools: compiled.declarations, output: output.jsonSchema }
     // the run's first model call races the input guardrails, if any
     const guards = compiled.guards
-    const call = guards !== undefined && state.turns === 1 && guards.input
-      ? guardInput(ctx, guards, history, () => modelCall(ctx, request))
-      : modelCall(ctx, request)
-    return Effect.flatMap(call, (response) => respond(ctx, response))
+    return guards !== undefined && state.turns === 1 && guards.input
+      ? Effect.flatMap(guardInput(ctx, guards, history, () => modelCall(ctx, request)), (response) => this.respond(ctx, response))
+      : modelCallThen(ctx, request, this)
   }
 
   /**
    * The model answered: count its usage, record it in the history, and either end with its text
    * (no function calls) or run its calls as a group, then the next turn (or the handoff).
    */
-  const respond = (ctx: TurnContext, response: ModelResponse): Effect.Effect<Answer, AgentError, any> => {
+  respond(ctx: TurnContext, response: ModelResponse): Effect.Effect<Answer, AgentError, any> {
+    const { history, path, state } = this
     state.usage = addUsage(state.usage, response.usage)
     const calls = functionCallsOf(response.parts)
     const text = textOf(response.parts)
-    publish(state, Event.ModelResponded, path, ctx.turn, {
-      text,
-      functionCalls: calls.map((call) => call.name),
-      usage: response.usage,
-      finishReason: response.finishReason
-    })
+    publishFrom(state, modelResponded, path, ctx.turn, response)
     if (response.parts.length === 0) {
       return Effect.fail(new MalformedResponse({ detail: `the model returned no parts (finish reason: ${response.finishReason})` }))
     }
@@ -268,10 +323,10 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
     if (state.maxTokens !== undefined && state.usage.totalTokens > state.maxTokens) {
       return Effect.fail(new BudgetExceeded({ agent: path, used: state.usage.totalTokens, maxTokens: state.maxTokens }))
     }
-    if (calls.length === 0) return output === undefined ? finish(ctx, { text, output: text, path }) : answer(ctx, text)
+    if (calls.length === 0) return this.output === undefined ? this.finish(ctx, { text, output: text, path }) : this.answer(ctx, text)
     return toolGroup(ctx, calls, (outcome) => {
       history.push({ role: "user", parts: outcome.responses })
-      return outcome.handoff === undefined ? nextTurn() : handoff(ctx, outcome.handoff, history)
+      return outcome.handoff === undefined ? this.nextTurn() : handoff(ctx, outcome.handoff, history)
     })
   }
 
@@ -279,37 +334,35 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
    * Structured output: the answer's JSON decoded with the agent's Schema; an answer that does not
    * decode goes back to the model with the error, at most `policy.maxOutputRetries` times.
    */
-  const answer = (ctx: TurnContext, text: string): Effect.Effect<Answer, AgentError, any> => {
-    const problem = decodeOutput(output!, text)
-    if (problem.ok) return finish(ctx, { text, output: problem.value, json: problem.json, path })
-    if (outputRetries >= policy.maxOutputRetries) {
-      return Effect.fail(new OutputInvalid({ agent: path, retries: outputRetries, detail: problem.detail }))
+  private answer(ctx: TurnContext, text: string): Effect.Effect<Answer, AgentError, any> {
+    const problem = decodeOutput(this.output!, text)
+    if (problem.ok) return this.finish(ctx, { text, output: problem.value, json: problem.json, path: this.path })
+    if (this.outputRetries >= this.policy.maxOutputRetries) {
+      return Effect.fail(new OutputInvalid({ agent: this.path, retries: this.outputRetries, detail: problem.detail }))
     }
-    outputRetries++
-    history.push(user(
+    this.outputRetries++
+    this.history.push(user(
       `Your answer does not match the required output schema:\n${problem.detail}\n` +
         `Answer again with only a JSON value matching the schema.`
     ))
-    return nextTurn()
+    return this.nextTurn()
   }
 
   /**
    * The final answer, once the agent's output guardrails pass it; a trip with feedback retries
    * left goes back to the model as a message (counted per guardrail in `feedbacks`).
    */
-  const finish = (ctx: TurnContext, done: Answer): Effect.Effect<Answer, AgentError, any> => {
+  private finish(ctx: TurnContext, done: Answer): Effect.Effect<Answer, AgentError, any> {
     const guards = ctx.compiled.guards
     if (guards === undefined || guards.output.length === 0) return Effect.succeed(done)
-    const checked = { agent: path, text: done.text, output: done.output, history: history.slice() }
-    return Effect.flatMap(guardOutput(ctx, guards, checked, feedbacks ??= new Map()), (feedback) => {
+    const history = this.history
+    const checked = { agent: this.path, text: done.text, output: done.output, history: history.slice() }
+    return Effect.flatMap(guardOutput(ctx, guards, checked, this.feedbacks ??= new Map()), (feedback) => {
       if (feedback === undefined) return Effect.succeed(done)
       history.push(user(feedback))
-      return nextTurn()
+      return this.nextTurn()
     })
   }
-
-  const first = Effect.suspend(nextTurn)
-  return compiled.nests || withToolsets ? Effect.locally(first, currentRun, { sink: state.sink, path }) : first
 }
 
 /** The target agent takes over the conversation (same history, same run) as a nested segment. */

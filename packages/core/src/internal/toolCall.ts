@@ -9,7 +9,7 @@ import * as Approvals from "../Approvals.js"
 import { type FunctionCallPart, type FunctionResponsePart, type InlineData, isToolOutput } from "../Content.js"
 import type * as Tool from "../Tool.js"
 import { isForbidden, type Runnable } from "./compile.js"
-import { publishCall, type TurnContext } from "./events.js"
+import { oneField, publishCall, publishCallValue, type TurnContext } from "./events.js"
 import { isDone, settle, timeoutFail } from "./fiber.js"
 import { guardCall, type Stop, type ToolGuards } from "./guardrail.js"
 import { json, spanEvent } from "./tracing.js"
@@ -77,6 +77,10 @@ const errorResponse = (ctx: TurnContext, call: FunctionCallPart, message: string
 
 const interruptReason = (group: Group) => group.failed ? "sibling-failed" as const : "run-interrupted" as const
 
+/** The events of a call published with their one field's value (the arguments, the output). */
+export const toolCallStarted = oneField(Event.ToolCallStarted, "args")
+const toolCallSucceeded = oneField(Event.ToolCallSucceeded, "output")
+
 /** Publish that `call` ended as interrupted because its group or its run stopped. */
 export const publishInterrupted = (ctx: TurnContext, group: Group, call: FunctionCallPart): void =>
   publishCall(ctx, call, Event.ToolCallInterrupted, { reason: interruptReason(group) })
@@ -138,7 +142,7 @@ const runUntraced = (
   group: Group,
   call: FunctionCallPart
 ): Effect.Effect<FunctionResponsePart, CallFailure, any> => {
-  publishCall(ctx, call, Event.ToolCallStarted, { args: call.args })
+  publishCallValue(ctx, call, toolCallStarted, call.args)
   const runnable = ctx.compiled.tools.get(call.name)
   if (runnable === undefined) {
     const message = `Unknown tool "${call.name}". Available tools: ${ctx.compiled.available}.`
@@ -307,7 +311,7 @@ const answer = (
       const invalid = new ToolResultInvalid({ tool: tool.name, callId: call.id, detail: problem, problem: "json" })
       return answer(ctx, group, call, tool, Exit.fail(invalid))
     }
-    publishCall(ctx, call, Event.ToolCallSucceeded, { output })
+    publishCallValue(ctx, call, toolCallSucceeded, output)
     const response = functionResponse(call, output, false, ctx.policy.maxToolOutputChars)
     return Effect.succeed(media === undefined || media.parts.length === 0 ? response : { ...response, parts: media.parts })
   }

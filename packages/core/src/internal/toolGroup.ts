@@ -2,12 +2,11 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Agent from "../Agent.js"
 import { type AgentError, ToolCallFailed } from "../AgentError.js"
-import * as Event from "../AgentEvent.js"
 import type { FunctionCallPart, FunctionResponsePart } from "../Content.js"
 import { interruptionsOf, parallel, sequential, withoutInterruptions } from "./cause.js"
-import { publishCall, type TurnContext } from "./events.js"
+import { publishCallValue, type TurnContext } from "./events.js"
 import { forEachConcurrent, isDone } from "./fiber.js"
-import { CallFailure, functionResponse, type Group, publishInterrupted, runCall } from "./toolCall.js"
+import { CallFailure, functionResponse, type Group, publishInterrupted, runCall, toolCallStarted } from "./toolCall.js"
 
 /**
  * The tool-call group: the function calls of one model response, run with TaskGroup semantics.
@@ -56,7 +55,7 @@ export const toolGroup = <A>(
   /** A call the group stopped before it began: it starts and ends, at that instant, as interrupted. */
   const stopped = (call: FunctionCallPart) => {
     if (ctx.compiled.handoffs.has(call.name)) return
-    publishCall(ctx, call, Event.ToolCallStarted, { args: call.args })
+    publishCallValue(ctx, call, toolCallStarted, call.args)
     publishInterrupted(ctx, group, call)
   }
   let all: Effect.Effect<ReadonlyArray<FunctionResponsePart>, CallFailure, any>
