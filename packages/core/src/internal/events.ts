@@ -73,72 +73,28 @@ type OwnOfCall<C extends EventClass> = Omit<Own<C>, "callId" | "tool">
 
 /**
  * An event class with one field of its own, `key`: its events are published with the value of
- * that field alone ({@link publishValue}), so that a log keeps the value and no object for it.
+ * that field alone ({@link publishValue}, {@link publishCallValue} when `call`), so that a log
+ * keeps the value and no object for it.
  */
-export interface OneField<C extends EventClass, K extends string> {
+export interface OneField<C extends EventClass, K extends string, Call extends boolean> {
   readonly Class: C
   readonly key: K
+  readonly call: Call
 }
 
 /** @internal */
-export const oneField = <C extends EventClass, K extends keyof OwnOfCall<C> & string>(Class: C, key: K): OneField<C, K> => ({ Class, key })
+export const oneField = <C extends EventClass, K extends keyof Own<C> & string>(Class: C, key: K): OneField<C, K, false> => ({
+  Class,
+  key,
+  call: false
+})
 
-/**
- * Publish an event of `Class`, timestamped on the run's `Clock`. A quiet sink gets none; a sink
- * with a log gets a record of it ({@link EventLog}); any other gets the event.
- */
-export const publish = <C extends EventClass>(state: RunState, Class: C, agent: string, turn: number, fields: Own<C>): void => {
-  const sink = state.sink
-  if (sink.quiet === true) return
-  const now = state.clock.unsafeCurrentTimeMillis()
-  if (sink.log !== undefined) return sink.log.record(state, agent, turn, now, Class, fields, undefined)
-  sink.emit(build(state.runId, agent, turn, now, Class, fields, undefined))
-}
-
-/** {@link publish} an event of a class with one field of its own, given its value. */
-export const publishValue = <C extends EventClass, K extends keyof Own<C> & string>(
-  state: RunState,
-  kind: OneField<C, K>,
-  agent: string,
-  turn: number,
-  value: Own<C>[K]
-): void => {
-  const sink = state.sink
-  if (sink.quiet === true) return
-  const now = state.clock.unsafeCurrentTimeMillis()
-  if (sink.log !== undefined) return sink.log.record(state, agent, turn, now, kind, value, undefined)
-  sink.emit(build(state.runId, agent, turn, now, kind, value, undefined))
-}
-
-/** Publish an event of one tool call of the turn. */
-export const publishCall = <C extends EventClass>(
-  ctx: TurnContext,
-  call: FunctionCallPart,
-  Class: C,
-  fields: OwnOfCall<C>
-): void => {
-  const state = ctx.state
-  const sink = state.sink
-  if (sink.quiet === true) return
-  const now = state.clock.unsafeCurrentTimeMillis()
-  if (sink.log !== undefined) return sink.log.record(state, ctx.path, ctx.turn, now, Class, fields, call)
-  sink.emit(build(state.runId, ctx.path, ctx.turn, now, Class, fields, call))
-}
-
-/** {@link publishCall} an event of a class with one field of its own (besides the call's), given its value. */
-export const publishCallValue = <C extends EventClass, K extends keyof OwnOfCall<C> & string>(
-  ctx: TurnContext,
-  call: FunctionCallPart,
-  kind: OneField<C, K>,
-  value: OwnOfCall<C>[K]
-): void => {
-  const state = ctx.state
-  const sink = state.sink
-  if (sink.quiet === true) return
-  const now = state.clock.unsafeCurrentTimeMillis()
-  if (sink.log !== undefined) return sink.log.record(state, ctx.path, ctx.turn, now, kind, value, call)
-  sink.emit(build(state.runId, ctx.path, ctx.turn, now, kind, value, call))
-}
+/** {@link oneField} for the events of a tool call. @internal */
+export const oneCallField = <C extends EventClass, K extends keyof OwnOfCall<C> & string>(Class: C, key: K): OneField<C, K, true> => ({
+  Class,
+  key,
+  call: true
+})
 
 /**
  * An event class whose own fields are computed from a value the run holds anyway (a model
@@ -147,36 +103,99 @@ export const publishCallValue = <C extends EventClass, K extends keyof OwnOfCall
  */
 export interface FieldsFrom<C extends EventClass, S> {
   readonly Class: C
-  readonly fields: (source: S) => Own<C>
+  readonly from: (source: S) => Own<C>
+  readonly call: false
 }
 
 /** @internal */
-export const fieldsFrom = <C extends EventClass, S>(Class: C, fields: (source: S) => Own<C>): FieldsFrom<C, S> => ({ Class, fields })
+export const fieldsFrom = <C extends EventClass, S>(Class: C, from: (source: S) => Own<C>): FieldsFrom<C, S> => ({
+  Class,
+  from,
+  call: false
+})
+
+/** The events of a tool call of `Class`, published with their own fields in an object. */
+interface CallEvent {
+  readonly Class: EventClass
+  readonly call: true
+}
+
+/** Where an event class keeps its {@link CallEvent}. */
+const callEventKey: unique symbol = Symbol.for("effect-agents/internal/events/callEvent")
+
+const callEventOf = (Class: EventClass & { [callEventKey]?: CallEvent }): CallEvent => {
+  let shape = Class[callEventKey]
+  if (shape === undefined) {
+    shape = { Class, call: true }
+    Object.defineProperty(Class, callEventKey, { value: shape })
+  }
+  return shape
+}
+
+/**
+ * What says an event's class, how its own fields are given (in an object, as one field's value,
+ * or computed) and whether it is a tool call's (then the call is given beside them).
+ */
+type Shape = EventClass | OneField<EventClass, string, boolean> | FieldsFrom<EventClass, any> | CallEvent
+
+/**
+ * Publish an event of `Class`, timestamped on the run's `Clock`. A quiet sink gets none; a sink
+ * with a log gets a record of it ({@link EventLog}); any other gets the event.
+ */
+export const publish = <C extends EventClass>(state: RunState, Class: C, agent: string, turn: number, fields: Own<C>): void =>
+  publishShape(state, agent, turn, Class, fields, undefined)
+
+/** {@link publish} an event of a class with one field of its own, given its value. */
+export const publishValue = <C extends EventClass, K extends keyof Own<C> & string>(
+  state: RunState,
+  kind: OneField<C, K, false>,
+  agent: string,
+  turn: number,
+  value: Own<C>[K]
+): void => publishShape(state, agent, turn, kind, value, undefined)
 
 /** {@link publish} an event whose own fields are computed from `source`. */
-export const publishFrom = <C extends EventClass, S>(state: RunState, kind: FieldsFrom<C, S>, agent: string, turn: number, source: S): void => {
+export const publishFrom = <C extends EventClass, S>(state: RunState, kind: FieldsFrom<C, S>, agent: string, turn: number, source: S): void =>
+  publishShape(state, agent, turn, kind, source, undefined)
+
+/** Publish an event of one tool call of the turn. */
+export const publishCall = <C extends EventClass>(ctx: TurnContext, call: FunctionCallPart, Class: C, fields: OwnOfCall<C>): void =>
+  publishShape(ctx.state, ctx.path, ctx.turn, callEventOf(Class), fields, call)
+
+/** {@link publishCall} an event of a class with one field of its own (besides the call's), given its value. */
+export const publishCallValue = <C extends EventClass, K extends keyof OwnOfCall<C> & string>(
+  ctx: TurnContext,
+  call: FunctionCallPart,
+  kind: OneField<C, K, true>,
+  value: OwnOfCall<C>[K]
+): void => publishShape(ctx.state, ctx.path, ctx.turn, kind, value, call)
+
+const publishShape = (
+  state: RunState,
+  agent: string,
+  turn: number,
+  shape: Shape,
+  fields: unknown,
+  call: FunctionCallPart | undefined
+): void => {
   const sink = state.sink
   if (sink.quiet === true) return
   const now = state.clock.unsafeCurrentTimeMillis()
-  if (sink.log !== undefined) return sink.log.record(state, agent, turn, now, kind, source, undefined)
-  sink.emit(build(state.runId, agent, turn, now, kind, source, undefined))
+  if (sink.log !== undefined) return sink.log.record(state, agent, turn, now, shape, fields, call)
+  sink.emit(build(state.runId, agent, turn, now, shape, fields, call))
 }
 
-/** What says an event's class and how its own fields are given: in an object, as one field's value, or computed. */
-type Shape = EventClass | OneField<EventClass, string> | FieldsFrom<EventClass, any>
-
 /** Marks a log record that sets the run, agent path and turn of the records after it. */
-const position = {}
+const position: unique symbol = Symbol("effect-agents/internal/events/position")
 
 /**
  * The events of a run that are read only once it ends (`RunResult.events`), recorded as they
- * happen, four slots each in one array: the class (or the class and the name of its one field, or
- * the class and how to compute its fields), the time, the fields (or that field's value, or what
- * they are computed from) and the tool call. The run, agent path and turn,
- * the same for most events in a row, are a record of their own when they change. The time is
- * an offset from the run's start: a small integer needs no box. So a waiting conversation holds
- * an event in ≈ 40 bytes, where a built event takes ≈ 100; `events()` builds them, equal to the
- * ones a stream gets.
+ * happen in one array: for each, its shape (its class, how its own fields are given, whether it
+ * is a tool call's), its time, its fields (or one field's value, or what they are computed from)
+ * and, for a tool call's, the call. The run, agent path and turn, the same for most events in a
+ * row, are a record of their own when they change. The time is an offset from the run's start:
+ * a small integer needs no box. So a waiting conversation holds an event in ≈ 30 bytes, where a
+ * built event takes ≈ 100; `events()` builds them, equal to the ones a stream gets.
  */
 export class EventLog {
   private readonly records: Array<unknown> = []
@@ -201,7 +220,9 @@ export class EventLog {
       records.push(position, state, agent, turn)
     }
     const offset = now - state.startedAt
-    records.push(shape, state.startedAt + offset === now ? offset : [now], fields, call)
+    const at = state.startedAt + offset === now ? offset : [now]
+    if (call === undefined) records.push(shape, at, fields)
+    else records.push(shape, at, fields, call)
   }
 
   /** The events recorded so far, built. */
@@ -211,24 +232,28 @@ export class EventLog {
     let state: RunState | undefined
     let agent = ""
     let turn = 0
-    for (let i = 0; i < records.length; i += 4) {
-      const shape = records[i]
+    for (let i = 0; i < records.length;) {
+      const shape = records[i] as Shape | typeof position
       if (shape === position) {
         state = records[i + 1] as RunState
         agent = records[i + 2] as string
         turn = records[i + 3] as number
+        i += 4
         continue
       }
       const at = records[i + 1] as number | [number]
+      const timestamp = typeof at === "number" ? state!.startedAt + at : at[0]
+      const ofCall = typeof shape !== "function" && shape.call
       events.push(build(
         state!.runId,
         agent,
         turn,
-        typeof at === "number" ? state!.startedAt + at : at[0],
-        shape as Shape,
+        timestamp,
+        shape,
         records[i + 2],
-        records[i + 3] as FunctionCallPart | undefined
+        ofCall ? records[i + 3] as FunctionCallPart : undefined
       ))
+      i += ofCall ? 4 : 3
     }
     return events
   }
@@ -287,7 +312,7 @@ const build = (
     event[shape.key] = fields
     return event
   }
-  return Object.assign(event, shape.fields(fields))
+  return Object.assign(event, "from" in shape ? shape.from(fields) : fields)
 }
 
 /**

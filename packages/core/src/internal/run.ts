@@ -118,20 +118,26 @@ const execute = <R>(
       if (runTimeout !== undefined) {
         program = timeoutFail(program, runTimeout, () => new RunTimeout({ agent: path, after: runTimeout }))
       }
-      // the outcome is read uninterruptibly, so a run interrupted while it fails keeps its failure
-      const result = Effect.uninterruptibleMask((restore) =>
-        Effect.matchCauseEffect(restore(program), outcome(state, path, history, log ?? events))
-      )
+      const result = ended(program, outcome(state, path, history, log ?? events))
       // a span only when a tracer exports it: Effect's built-in tracer keeps spans nowhere
       return traced ? agentSpan(result, state, path) : result
     })
   })
 
 /**
- * What ends a run: `RunCompleted` and its result, or `RunFailed` and its cause. (Made here, out of
- * `execute`: a waiting conversation holds these two functions and what they use, nothing else of
- * `execute`'s.)
+ * `program`, then `outcome` with its exit. The outcome is read uninterruptibly, so a run
+ * interrupted while it fails keeps its failure. (Made here, out of `execute`, as `outcome` is: a
+ * waiting conversation holds these functions and what they use, nothing else of `execute`'s.)
  */
+const ended = <A, B>(
+  program: Effect.Effect<A, AgentError, any>,
+  outcome: {
+    readonly onSuccess: (a: A) => Effect.Effect<B, AgentError, any>
+    readonly onFailure: (cause: Cause.Cause<AgentError>) => Effect.Effect<B, AgentError, any>
+  }
+): Effect.Effect<B, AgentError, any> => Effect.uninterruptibleMask((restore) => Effect.matchCauseEffect(restore(program), outcome))
+
+/** What ends a run: `RunCompleted` and its result, or `RunFailed` and its cause. */
 const outcome = (state: RunState, path: string, history: Array<Content>, events: EventLog | ReadonlyArray<Event.AgentEvent>) => ({
   onSuccess: (answer: Answer): Effect.Effect<Agent.RunResult<unknown>> => {
     const usage = state.usage
@@ -259,10 +265,6 @@ const segment = (state: RunState, agent: Agent.Any, path: string, history: Array
  */
 class Segment {
   readonly compiled: Compiled
-  readonly withToolsets: boolean
-  private readonly policy: Agent.Any["policy"]
-  private readonly system: string | undefined
-  private readonly output: Output | undefined
   private turn = 0
   private outputRetries = 0
   /** Trips with feedback so far, per output guardrail. */
@@ -275,10 +277,18 @@ class Segment {
     private readonly history: Array<Content>
   ) {
     this.compiled = compile(agent)
-    this.withToolsets = agent.toolsets.length > 0
-    this.policy = agent.policy
-    this.system = agent.instructions.length > 0 ? agent.instructions : undefined
-    this.output = this.compiled.output
+  }
+
+  get withToolsets(): boolean {
+    return this.agent.toolsets.length > 0
+  }
+
+  private get policy(): Agent.Any["policy"] {
+    return this.agent.policy
+  }
+
+  private get output(): Output | undefined {
+    return this.compiled.output
   }
 
   /** A turn: announce it, call the model with the history so far, act on its answer. */
@@ -296,9 +306,10 @@ class Segment {
   private callModel(compiled: Compiled): Effect.Effect<Answer, AgentError, any> {
     const { history, output, path, state } = this
     const ctx: TurnContext = { state, compiled, policy: this.policy, path, turn: this.turn }
+    const system = this.agent.instructions.length > 0 ? this.agent.instructions : undefined
     const request: ModelRequest = output === undefined
-      ? { agent: path, system: this.system, contents: history.slice(), tools: compiled.declarations }
-      : { agent: path, system: this.system, contents: history.slice(), tools: compiled.declarations, output: output.jsonSchema }
+      ? { agent: path, system, contents: history.slice(), tools: compiled.declarations }
+      : { agent: path, system, contents: history.slice(), tools: compiled.declarations, output: output.jsonSchema }
     // the run's first model call races the input guardrails, if any
     const guards = compiled.guards
     return guards !== undefined && state.turns === 1 && guards.input

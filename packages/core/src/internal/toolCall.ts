@@ -9,7 +9,7 @@ import * as Approvals from "../Approvals.js"
 import { type FunctionCallPart, type FunctionResponsePart, type InlineData, isToolOutput } from "../Content.js"
 import type * as Tool from "../Tool.js"
 import { isForbidden, type Runnable } from "./compile.js"
-import { oneField, publishCall, publishCallValue, type TurnContext } from "./events.js"
+import { oneCallField, publishCall, publishCallValue, type TurnContext } from "./events.js"
 import { isDone, settle, timeoutFail } from "./fiber.js"
 import { guardCall, type Stop, type ToolGuards } from "./guardrail.js"
 import { json, spanEvent } from "./tracing.js"
@@ -78,8 +78,8 @@ const errorResponse = (ctx: TurnContext, call: FunctionCallPart, message: string
 const interruptReason = (group: Group) => group.failed ? "sibling-failed" as const : "run-interrupted" as const
 
 /** The events of a call published with their one field's value (the arguments, the output). */
-export const toolCallStarted = oneField(Event.ToolCallStarted, "args")
-const toolCallSucceeded = oneField(Event.ToolCallSucceeded, "output")
+export const toolCallStarted = oneCallField(Event.ToolCallStarted, "args")
+const toolCallSucceeded = oneCallField(Event.ToolCallSucceeded, "output")
 
 /** Publish that `call` ended as interrupted because its group or its run stopped. */
 export const publishInterrupted = (ctx: TurnContext, group: Group, call: FunctionCallPart): void =>
