@@ -204,3 +204,33 @@ describe("runs without events", () => {
       assert.deepStrictEqual({ ...quiet, events: [] }, { ...loud, events: [] })
     }))
 })
+
+describe("events of Agent.run", () => {
+  // `Agent.run` records its events as they happen (times as offsets from the run's start) and
+  // builds them when it ends; `Agent.stream` builds each at once
+  const rewind = Tool.make("rewind", {
+    description: "Set the clock back",
+    parameters: Schema.Struct({}),
+    success: Schema.String,
+    handler: () => Effect.as(TestClock.setTime(1.25), "rewound")
+  })
+  const rewinding = Agent.make({ name: "clock", instructions: "", tools: [rewind] })
+  const rewindScript = () => ScriptedModel.layer([ScriptedModel.callTools([{ name: "rewind", args: {} }]), ScriptedModel.text("Done")])
+  const far = 2 ** 53
+
+  it.effect("keep the clock's exact times, even when it is set back from far away to a fraction", () =>
+    Effect.gen(function*() {
+      const collected = yield* Effect.zipRight(TestClock.setTime(far), Agent.run(rewinding, "Rewind")).pipe(
+        Effect.provide(rewindScript()),
+        seeded
+      )
+      const streamed = yield* Effect.zipRight(TestClock.setTime(far), Stream.runCollect(Agent.stream(rewinding, "Rewind"))).pipe(
+        Effect.provide(rewindScript()),
+        seeded
+      )
+      const times = collected.events.map((event) => [event._tag, event.timestamp])
+      assert.deepStrictEqual(times, Chunk.toReadonlyArray(streamed).filter((e) => e._tag !== "TextDelta").map((e) => [e._tag, e.timestamp]))
+      assert.deepStrictEqual(times.slice(0, 1), [["RunStarted", far]])
+      assert.deepStrictEqual(times.slice(-1), [["RunCompleted", 1.25]])
+    }))
+})

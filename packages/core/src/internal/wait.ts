@@ -96,13 +96,10 @@ export const hooked: boolean = (() => {
  *
  * @internal
  */
-export const wait = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> => {
-  if (!hooked) {
-    return Effect.async<A, E>((resume) => {
-      waiter.resume = resume
-      return waiter.start(currentFiber()) ? Effect.suspend(() => waiter.cancel() ?? Effect.void) : undefined
-    })
-  }
+export const wait = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> => hooked ? waitHooked(waiter) : waitAsync(waiter)
+
+/** {@link wait} when {@link hooked}: one Async operation, its waiter's `interrupted` as the fiber's interruptor. @internal */
+export const waitHooked = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> => {
   const interrupted = (exit: Exit.Exit<A, E>) => waiter.interrupted(exit)
   return asyncOperation<A, E>((resume) => {
     waiter.resume = resume
@@ -112,6 +109,13 @@ export const wait = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> => {
     if (waiter.start(fiber) && runtime._asyncInterruptor === (resume as unknown)) runtime._asyncInterruptor = interrupted
   })
 }
+
+/** {@link wait} otherwise: `Effect.async`, the waiter's `cancel` as its canceler. @internal */
+export const waitAsync = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> =>
+  Effect.async<A, E>((resume) => {
+    waiter.resume = resume
+    return waiter.start(currentFiber()) ? Effect.suspend(() => waiter.cancel() ?? Effect.void) : undefined
+  })
 
 /** The runtime flags `fiber` runs with now (a field of Effect's fiber runtime; the default ones where it has none). */
 export const flagsOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): RuntimeFlags.RuntimeFlags =>
