@@ -42,7 +42,7 @@ describe("wait", () => {
   it("the installed Effect runtime is the one the frame-free wait is written for", () => {
     // reads Effect internals (see wait.ts): if an Effect upgrade changes them, this fails, and
     // waits fall back to Effect.async (correct, ≈ 0.6 KB more per waiting conversation)
-    assert.isTrue(wait.hooked)
+    assert.isTrue(wait.hooked())
   })
 
   for (const [name, waitWith] of ways) {

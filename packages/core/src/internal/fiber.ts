@@ -155,35 +155,54 @@ const raced = <A, E, R, E2>(
   const stop = (first: Cause.Cause<E | E2>) =>
     Effect.flatMap(Fiber.interrupt(child), (exit) =>
       Effect.failCause(Exit.isFailure(exit) ? sequential(first, withoutInterruptions(exit.cause)) : first))
-  let timer: Timer | undefined
-  /** The child's exit, or `undefined` when the timer fired first. */
-  const first = Effect.async<Exit.Exit<A, E> | undefined>((resume) => {
-    const observer = (exit: Exit.Exit<A, E>) => {
-      timer!.cancel()
-      resume(Effect.succeed(exit))
-    }
-    // the child is suspended: it cannot end before the timer is armed; the timer can fire at once (a zero
-    // duration on another clock), so the observer is in place first
-    child.addObserver(observer)
-    timer = armTimer(parent, () => runtime, duration, () => {
-      child.removeObserver(observer)
-      resume(Effect.succeed(undefined))
-    })
-    return Effect.suspend(() => {
-      child.removeObserver(observer)
-      timer!.cancel()
-      return timer!.settled ?? Effect.void
-    })
-  })
+  const race = new ChildRace(child, runtime, duration)
+  const first = wait(race)
   return Effect.matchCauseEffect(restore(first), {
-    onSuccess: (exit): Effect.Effect<A, E | E2> =>
-      exit === undefined
-        ? stop(Cause.fail(onTimeout()))
-        : timer!.settled === undefined
-        ? joined(exit)
-        : Effect.zipRight(timer!.settled, joined(exit)),
+    onSuccess: (exit): Effect.Effect<A, E | E2> => {
+      if (exit === undefined) return stop(Cause.fail(onTimeout()))
+      const settled = race.timer!.settled
+      return settled === undefined ? joined(exit) : Effect.zipRight(settled, joined(exit))
+    },
     onFailure: stop
   })
+}
+
+/**
+ * The wait of {@link timeoutFail}: for the first of the child's exit (its observer) and the timer.
+ * It resumes with the exit, or `undefined` when the timer fired first.
+ */
+class ChildRace<A, E, R> extends Waiter<Exit.Exit<A, E> | undefined, never> {
+  timer: Timer | undefined = undefined
+
+  constructor(
+    private readonly child: Fiber.RuntimeFiber<A, E>,
+    private readonly runtime: Runtime.Runtime<R>,
+    private readonly duration: Duration.Duration
+  ) {
+    super()
+  }
+
+  private readonly observer = (exit: Exit.Exit<A, E>): void => {
+    this.timer!.cancel()
+    this.resume(Exit.succeed(exit))
+  }
+
+  start(parent: Fiber.RuntimeFiber<unknown, unknown>): boolean {
+    // the child is suspended: it cannot end before the timer is armed; the timer can fire at once (a zero
+    // duration on another clock), so the observer is in place first
+    this.child.addObserver(this.observer)
+    this.timer = armTimer(parent, () => this.runtime, this.duration, () => {
+      this.child.removeObserver(this.observer)
+      this.resume(Exit.succeed(undefined))
+    })
+    return true
+  }
+
+  cancel(): Effect.Effect<void> | undefined {
+    this.child.removeObserver(this.observer)
+    this.timer!.cancel()
+    return this.timer!.settled
+  }
 }
 
 /**
@@ -229,14 +248,19 @@ class PromiseWait<A, E, E2> extends Waiter<A, E | E2> {
     // a function that takes no signal gets none (≈ 0.7 KB held per waiting call), as with `Effect.tryPromise`
     const controller = evaluate.length >= 1 ? new AbortController() : undefined
     this.controller = controller
+    // bound functions, not closures: no context object beside them (a waiting call holds all three)
     try {
-      evaluate(controller?.signal as AbortSignal).then((value) => this.settled(Exit.succeed(value)), (cause) => this.failed(cause))
+      evaluate(controller?.signal as AbortSignal).then(this.succeeded.bind(this), this.failed.bind(this))
     } catch (thrown) {
       this.failed(thrown)
     }
     if (this.ended) return false
-    this.timer = armTimer(fiber, () => runtimeOf(fiber, flagsOf(fiber)), this.duration, () => this.fire())
+    this.timer = armTimer(fiber, undefined, this.duration, this.fire.bind(this))
     return true
+  }
+
+  private succeeded(value: A): void {
+    this.settled(Exit.succeed(value))
   }
 
   /** The promise settled first: its outcome, once nothing of the timer runs any more. */
@@ -289,7 +313,7 @@ let defaultClock: Clock.Clock | undefined
  */
 const armTimer = <R>(
   parent: Fiber.RuntimeFiber<unknown, unknown>,
-  runtime: () => Runtime.Runtime<R>,
+  runtime: (() => Runtime.Runtime<R>) | undefined,
   duration: Duration.Duration,
   fire: () => void
 ): Timer => {
@@ -300,7 +324,7 @@ const armTimer = <R>(
     return millis <= maxTimerMillis ? new TimeoutTimer(setTimeout(fire, millis)) : never
   }
   // the runtime's flags are the caller's inside its uninterruptible region
-  const sleeper = Runtime.runFork(runtime(), Effect.interruptible(clock.sleep(duration)))
+  const sleeper = Runtime.runFork(runtime === undefined ? runtimeOf(parent, flagsOf(parent)) : runtime(), Effect.interruptible(clock.sleep(duration)))
   const observer = (exit: Exit.Exit<void>) => {
     if (exit._tag === "Success") fire()
   }

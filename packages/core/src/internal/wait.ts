@@ -76,8 +76,15 @@ const asyncOperation = <A, E>(register: (resume: (effect: Effect.Effect<A, E>) =
   return operation as unknown as Effect.Effect<A, E>
 }
 
-/** Whether the runtime is as `wait` expects: an interruptible fiber keeps the callback its Async operation got as its interruptor. */
-export const hooked: boolean = (() => {
+let hookedOnce: boolean | undefined
+
+/**
+ * Whether the runtime is as `wait` expects: an interruptible fiber keeps the callback its Async
+ * operation got as its interruptor (checked once, by running one such operation).
+ */
+export const hooked = (): boolean => hookedOnce ??= probe()
+
+const probe = (): boolean => {
   try {
     let seen = false
     const exit = Effect.runSyncExit(asyncOperation<void, never>((resume) => {
@@ -88,7 +95,7 @@ export const hooked: boolean = (() => {
   } catch {
     return false
   }
-})()
+}
 
 /**
  * Wait for `waiter` to resume the fiber. With {@link hooked}, this holds one Async operation and
@@ -96,18 +103,19 @@ export const hooked: boolean = (() => {
  *
  * @internal
  */
-export const wait = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> => hooked ? waitHooked(waiter) : waitAsync(waiter)
+export const wait = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> => hooked() ? waitHooked(waiter) : waitAsync(waiter)
 
 /** {@link wait} when {@link hooked}: one Async operation, its waiter's `interrupted` as the fiber's interruptor. @internal */
-export const waitHooked = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> => {
-  const interrupted = (exit: Exit.Exit<A, E>) => waiter.interrupted(exit)
-  return asyncOperation<A, E>((resume) => {
-    waiter.resume = resume
-    const fiber = currentFiber()
-    const runtime = fiber as unknown as Interruptible
-    // an uninterruptible fiber has no interruptor: nothing to replace
-    if (waiter.start(fiber) && runtime._asyncInterruptor === (resume as unknown)) runtime._asyncInterruptor = interrupted
-  })
+export const waitHooked = <A, E>(waiter: Waiter<A, E>): Effect.Effect<A, E> =>
+  // bound functions, not closures: no context object beside them (a waiting call holds both)
+  asyncOperation<A, E>(registerHooked.bind(waiter as Waiter<any, any>))
+
+function registerHooked(this: Waiter<any, any>, resume: (effect: Effect.Effect<any, any>) => void): void {
+  this.resume = resume
+  const fiber = currentFiber()
+  const runtime = fiber as unknown as Interruptible
+  // an uninterruptible fiber has no interruptor: nothing to replace
+  if (this.start(fiber) && runtime._asyncInterruptor === (resume as unknown)) runtime._asyncInterruptor = this.interrupted.bind(this)
 }
 
 /** {@link wait} otherwise: `Effect.async`, the waiter's `cancel` as its canceler. @internal */
