@@ -225,5 +225,13 @@ describe("Agent.asTool", () => {
       ])
       const mean = ofTag(inside, "ToolCallSucceeded")[0]
       assert.deepStrictEqual([mean.tool, mean.output, mean.timestamp], ["mean", 2, 1000])
+      // the sub-agent's run is a run of its own: its events carry its run id, the caller's events theirs
+      const subRun = inside[0]!.runId
+      assert.deepStrictEqual(new Set(inside.map((e) => e.runId)), new Set([subRun]))
+      assert.notStrictEqual(subRun, result.runId)
+      assert.deepStrictEqual(
+        new Set(result.events.filter((e) => !inside.includes(e)).map((e) => e.runId)),
+        new Set([result.runId])
+      )
     }).pipe(Effect.provide(script)))
 })
