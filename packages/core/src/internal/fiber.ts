@@ -70,7 +70,7 @@ const inherit = (child: Fiber.RuntimeFiber<unknown, unknown>, callerFlags: Runti
  * into the caller, as `Effect.timeoutFail` does) unless `join: false`.
  *
  * The caller waits for the first of two callbacks (the child's exit observer, the timer) in one
- * `Effect.async`: no fiber besides the child. `Effect.timeoutOption(Fiber.await(child))` forks two
+ * {@link wait}: no fiber besides the child, no frame for the wait's canceler. `Effect.timeoutOption(Fiber.await(child))` forks two
  * more (a race of the await and the sleep) and costs ≈ 4× the CPU of the wait itself at real
  * latency; see {@link armTimer}.
  *
@@ -191,7 +191,7 @@ class ChildRace<A, E, R> extends Waiter<Exit.Exit<A, E> | undefined, never> {
     // the child is suspended: it cannot end before the timer is armed; the timer can fire at once (a zero
     // duration on another clock), so the observer is in place first
     this.child.addObserver(this.observer)
-    this.timer = armTimer(parent, () => this.runtime, this.duration, () => {
+    this.timer = armTimer(parent, this.runtime, this.duration, () => {
       this.child.removeObserver(this.observer)
       this.resume(Exit.succeed(undefined))
     })
@@ -208,9 +208,9 @@ class ChildRace<A, E, R> extends Waiter<Exit.Exit<A, E> | undefined, never> {
 /**
  * A Promise call (`Model.fromPromise`: `evaluate` with an `AbortSignal`, its rejections and
  * throws failed with `onError`, as `Effect.tryPromise` does) bounded by `duration`, with no fiber:
- * the caller waits in one `Effect.async` for the first of the promise and one timer (on the
+ * the caller waits in one {@link wait} for the first of the promise and one timer (on the
  * fiber's `Clock`, as {@link timeoutFail}). When the timer fires first, the signal is aborted and
- * the effect fails with `onTimeout()` at that instant; interrupting the caller aborts the signal
+ * the effect fails with `onTimeout(duration)` at that instant; interrupting the caller aborts the signal
  * too. A promise that settles after that is ignored, as `Effect.tryPromise` ignores it.
  *
  * @internal
@@ -308,12 +308,13 @@ let defaultClock: Clock.Clock | undefined
 /**
  * Call `fire` once `duration` has passed on the fiber's `Clock`. On Effect's default clock that
  * is one `setTimeout`, as `Clock.sleep` arms (none beyond 2^31 - 1 ms, which Effect treats as
- * never): no fiber. On another clock (`TestClock`) its `sleep` runs in a fiber of its own, which
- * `cancel` interrupts and `settled` awaits, so that no fiber outlives the call (`LeakCheck`).
+ * never): no fiber. On another clock (`TestClock`) its `sleep` runs in a fiber of its own (on
+ * `runtime`, or one made from the fiber's now), which `cancel` interrupts and `settled` awaits, so
+ * that no fiber outlives the call (`LeakCheck`).
  */
 const armTimer = <R>(
   parent: Fiber.RuntimeFiber<unknown, unknown>,
-  runtime: (() => Runtime.Runtime<R>) | undefined,
+  runtime: Runtime.Runtime<R> | undefined,
   duration: Duration.Duration,
   fire: () => void
 ): Timer => {
@@ -324,7 +325,7 @@ const armTimer = <R>(
     return millis <= maxTimerMillis ? new TimeoutTimer(setTimeout(fire, millis)) : never
   }
   // the runtime's flags are the caller's inside its uninterruptible region
-  const sleeper = Runtime.runFork(runtime === undefined ? runtimeOf(parent, flagsOf(parent)) : runtime(), Effect.interruptible(clock.sleep(duration)))
+  const sleeper = Runtime.runFork(runtime ?? runtimeOf(parent, flagsOf(parent)), Effect.interruptible(clock.sleep(duration)))
   const observer = (exit: Exit.Exit<void>) => {
     if (exit._tag === "Success") fire()
   }

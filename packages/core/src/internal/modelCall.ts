@@ -24,11 +24,14 @@ import { requestContents, responseContents } from "./tracing.js"
  */
 export const modelCall = (ctx: TurnContext, request: ModelRequest): Effect.Effect<ModelResponse, CallError> => {
   // the first attempt costs no schedule: the retry machinery is built only when it fails
-  const call = Effect.catchAllCause(attempt(ctx, request, 1), (cause) => {
-    const error = retryableError(cause)
-    return error === undefined ? Effect.failCause(cause) : retry(ctx, request, error)
-  })
+  const call = Effect.catchAllCause(attempt(ctx, request, 1), (cause) => retried(ctx, request, cause))
   return ctx.state.traced ? traced(ctx, request, call) : call
+}
+
+/** After a failed first attempt: the retries, when it failed with a retryable error (and nothing else). */
+const retried = (ctx: TurnContext, request: ModelRequest, cause: Cause.Cause<CallError>): Effect.Effect<ModelResponse, CallError> => {
+  const error = retryableError(cause)
+  return error === undefined ? Effect.failCause(cause) : retry(ctx, request, error)
 }
 
 /** What takes a model call's response: the turn loop. */
@@ -50,12 +53,7 @@ export const modelCallThen = <A, E, R>(
   ctx.state.traced
     ? Effect.flatMap(modelCall(ctx, request), (response) => next.respond(ctx, response))
     : Effect.matchCauseEffect(attempt(ctx, request, 1), {
-      onFailure: (cause) => {
-        const error = retryableError(cause)
-        return error === undefined
-          ? Effect.failCause(cause)
-          : Effect.flatMap(retry(ctx, request, error), (response) => next.respond(ctx, response))
-      },
+      onFailure: (cause) => Effect.flatMap(retried(ctx, request, cause), (response) => next.respond(ctx, response)),
       onSuccess: (response) => next.respond(ctx, response)
     })
 

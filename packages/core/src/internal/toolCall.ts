@@ -283,15 +283,6 @@ const findUnsendable = (value: unknown, ancestors: Array<object>): { readonly wh
 }
 
 /**
- * Run the handler of a call with decoded arguments, then publish its terminal event.
- *
- * Everything after the handler runs uninterruptibly, so an outcome is always published. The
- * handler's own outcome is read by `Effect.exit` inside the interruptible region: when the
- * fiber itself is interrupted (the run, or a failing sibling) that step is skipped and the call
- * ends as interrupted. A handler that was interrupted while its fiber was not (it interrupted
- * itself, or something else did) is a call cancelled on its own.
- */
-/**
  * The handler of `call` and its resources are done, its result encoded: answer the model, or fail
  * the group under `fail-fast`, after publishing the call's terminal event.
  */
@@ -360,6 +351,15 @@ const answer = (
   return timedOut ? tracedEnd(ctx, "timeout", outcome) : outcome
 }
 
+/**
+ * Run the handler of a call with decoded arguments, then publish its terminal event.
+ *
+ * Everything after the handler runs uninterruptibly, so an outcome is always published. The
+ * handler's own outcome is read by `Effect.exit` inside the interruptible region: when the
+ * fiber itself is interrupted (the run, or a failing sibling) that step is skipped and the call
+ * ends as interrupted. A handler that was interrupted while its fiber was not (it interrupted
+ * itself, or something else did) is a call cancelled on its own.
+ */
 const invoke = (
   ctx: TurnContext,
   group: Group,
@@ -374,12 +374,19 @@ const invoke = (
   }
   // nothing in the way and a handler done as soon as it starts (a pure tool): answered now, in plain code
   const handler = settle(executeTool(ctx, tool, params, call))
-  if (isDone(handler)) {
-    const now = Exit.isFailure(handler) ? answer(ctx, group, call, tool, handler) : encodedNow(ctx, group, call, runnable, handler.value)
-    if (now !== undefined) return now
-  }
-  return guarded(ctx, group, call, runnable, params, guards, handler)
+  return (isDone(handler) ? answeredNow(ctx, group, call, runnable, handler) : undefined) ??
+    guarded(ctx, group, call, runnable, params, guards, handler)
 }
+
+/** A handler's outcome answered in plain code, or `undefined` when its result's schema transforms asynchronously. */
+const answeredNow = (
+  ctx: TurnContext,
+  group: Group,
+  call: FunctionCallPart,
+  runnable: Runnable,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<FunctionResponsePart, CallFailure> | undefined =>
+  Exit.isFailure(exit) ? answer(ctx, group, call, runnable.tool, exit) : encodedNow(ctx, group, call, runnable, exit.value)
 
 /** A result encoded for the model and answered, or `undefined` when its schema transforms asynchronously. */
 const encodedNow = (
@@ -430,11 +437,10 @@ const guarded = (
       tool.scoped && tool.retry === undefined ? Effect.scoped(executeTool(ctx, tool, params, call)) : executeTool(ctx, tool, params, call)
     )
     // done as soon as it started (a pure handler): its outcome is read now, in plain code
-    if (started === undefined && isDone(handler) && (Exit.isFailure(handler) || !afterGuards)) {
-      const now = Exit.isFailure(handler) ? ended(handler) : encodedNow(ctx, group, call, runnable, handler.value)
-      if (now !== undefined) return now
-    }
-    return waited(handler)
+    const now = started === undefined && isDone(handler) && (Exit.isFailure(handler) || !afterGuards)
+      ? answeredNow(ctx, group, call, runnable, handler)
+      : undefined
+    return now ?? waited(handler)
   }
 
   /** The handler's outcome read as an effect: it waits, or its `after` guardrails or its encoding do. */
